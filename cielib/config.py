@@ -1,0 +1,286 @@
+"""Experiment profiles: TOML files in ``configs/`` parsed into validated dataclasses.
+
+A profile names its tasks (dataset + model + optimizer + epochs + batch size + ...),
+the sparsities, quantization techniques and seeds of the grid. Everything is checked
+when the profile is loaded, so a typo fails in a second with a message that names
+the bad value and what is allowed, never half-way through a run.
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cielib import paths
+
+OPTIMIZERS = ("sgd", "adam")
+TECHNIQUES = ("float16", "dynamic_int8", "full_int8")
+# Model and dataset names are checked against these (kept in sync with the
+# registries in cielib.models / cielib.data by a test, so planning needs no TF).
+MODEL_NAMES = ("vgg_small", "resnet_small", "vgg19", "resnet50")
+DATASET_NAMES = ("fashion_mnist", "fashion_mnist_full", "digits", "cifar10", "cifar100")
+
+
+class ConfigError(ValueError):
+    """A profile (or an override of it) is malformed; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One classification task: a dataset, a model and how to train it."""
+
+    name: str
+    label: str
+    dataset: str
+    model: str
+    optimizer: str
+    learning_rate: float
+    epochs: int
+    batch_size: int
+    momentum: float = 0.0
+    weights: str = "none"
+    validation_fraction: float = 0.1
+    model_options: dict[str, Any] = field(default_factory=dict)
+    stand_in_for: str = ""
+
+    def train_params(self) -> dict[str, Any]:
+        """The task's parameters as the training notebook declares them."""
+        return {
+            "task": self.name,
+            "dataset": self.dataset,
+            "model": self.model,
+            "optimizer": self.optimizer,
+            "learning_rate": self.learning_rate,
+            "momentum": self.momentum,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "weights": self.weights,
+            "validation_fraction": self.validation_fraction,
+            "model_options": dict(self.model_options),
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A whole experiment grid."""
+
+    name: str
+    description: str
+    tasks: tuple[Task, ...]
+    sparsities: tuple[float, ...]
+    techniques: tuple[str, ...]
+    seeds: tuple[int, ...]
+    source: str = ""
+
+    def task(self, name: str) -> Task:
+        for t in self.tasks:
+            if t.name == name:
+                return t
+        raise ConfigError(
+            f"unknown task {name!r} in profile {self.name!r}; "
+            f"allowed: {', '.join(t.name for t in self.tasks)}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_TASK_FIELDS = {f.name: f for f in dataclasses.fields(Task) if f.name != "name"}
+_REQUIRED_TASK = {"dataset", "model", "optimizer", "learning_rate", "epochs", "batch_size"}
+_PROFILE_KEYS = {"name", "description", "sparsities", "techniques", "seeds"}
+
+
+def available_profiles() -> list[str]:
+    """Names of the profiles shipped in ``configs/``."""
+    return sorted(p.stem for p in paths.configs_dir().glob("*.toml"))
+
+
+def profile_path(name_or_path: str | Path) -> Path:
+    """Resolve a profile name (``quick``) or a path to a ``.toml`` file."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml":
+        if not p.is_file():
+            raise ConfigError(f"profile file {str(p)!r} does not exist")
+        return p
+    candidate = paths.configs_dir() / f"{name_or_path}.toml"
+    if not candidate.is_file():
+        raise ConfigError(
+            f"unknown profile {str(name_or_path)!r}; allowed: "
+            f"{', '.join(available_profiles())} (or a path to a .toml file)"
+        )
+    return candidate
+
+
+def load_profile(name_or_path: str | Path = "quick") -> Profile:
+    """Load and validate a profile by name or path.
+
+    Raises:
+        ConfigError: the file is missing, is not valid TOML, or any value is invalid.
+    """
+    path = profile_path(name_or_path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"profile {str(path)!r} is not valid TOML: {exc}") from exc
+    return parse_profile(raw, source=str(path))
+
+
+def parse_profile(raw: dict[str, Any], *, source: str = "<dict>") -> Profile:
+    """Validate a profile given as the dict a TOML file parses to."""
+    where = f"profile {source!r}"
+    unknown = set(raw) - {"profile", "tasks"}
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown top-level section(s) {sorted(unknown)}; allowed: profile, tasks"
+        )
+    prof = raw.get("profile")
+    if not isinstance(prof, dict):
+        raise ConfigError(f"{where}: missing [profile] table")
+    bad = set(prof) - _PROFILE_KEYS
+    if bad:
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(bad)} in [profile]; allowed: {sorted(_PROFILE_KEYS)}"
+        )
+    for key in ("name", "sparsities", "seeds"):
+        if key not in prof:
+            raise ConfigError(f"{where}: [profile] needs {key!r}")
+    tasks_raw = raw.get("tasks")
+    if not isinstance(tasks_raw, dict) or not tasks_raw:
+        raise ConfigError(f"{where}: needs at least one [tasks.<name>] table")
+    tasks = tuple(_parse_task(n, t, where) for n, t in tasks_raw.items())
+    return Profile(
+        name=_typed(prof["name"], str, "profile.name", where),
+        description=_typed(prof.get("description", ""), str, "profile.description", where),
+        tasks=tasks,
+        sparsities=validate_sparsities(prof["sparsities"], where=where),
+        techniques=validate_techniques(prof.get("techniques", []), where=where),
+        seeds=validate_seeds(prof["seeds"], where=where),
+        source=source,
+    )
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], key: str, where: str) -> Any:
+    # bool is an int in Python; never accept it where a number is meant.
+    if isinstance(value, bool) and kind is not bool:
+        ok = False
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where}: {key} must be {names}, got {value!r}")
+    return value
+
+
+def _parse_task(name: str, raw: Any, where: str) -> Task:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [tasks.{name}] must be a table")
+    bad = set(raw) - set(_TASK_FIELDS)
+    if bad:
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(bad)} in [tasks.{name}]; "
+            f"allowed: {sorted(_TASK_FIELDS)}"
+        )
+    missing = _REQUIRED_TASK - set(raw)
+    if missing:
+        raise ConfigError(f"{where}: [tasks.{name}] is missing {sorted(missing)}")
+    k = f"tasks.{name}"
+    dataset = _typed(raw["dataset"], str, f"{k}.dataset", where)
+    if dataset not in DATASET_NAMES:
+        raise ConfigError(
+            f"{where}: unknown dataset {dataset!r} in [{k}]; allowed: {', '.join(DATASET_NAMES)}"
+        )
+    model = _typed(raw["model"], str, f"{k}.model", where)
+    if model not in MODEL_NAMES:
+        raise ConfigError(
+            f"{where}: unknown model {model!r} in [{k}]; allowed: {', '.join(MODEL_NAMES)}"
+        )
+    optimizer = _typed(raw["optimizer"], str, f"{k}.optimizer", where)
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(
+            f"{where}: unknown optimizer {optimizer!r} in [{k}]; allowed: {', '.join(OPTIMIZERS)}"
+        )
+    lr = float(_typed(raw["learning_rate"], (int, float), f"{k}.learning_rate", where))
+    if not lr > 0:
+        raise ConfigError(f"{where}: {k}.learning_rate must be > 0, got {lr}")
+    epochs = validate_epochs(_typed(raw["epochs"], int, f"{k}.epochs", where), where=where)
+    batch = _typed(raw["batch_size"], int, f"{k}.batch_size", where)
+    if batch < 1:
+        raise ConfigError(f"{where}: {k}.batch_size must be >= 1, got {batch}")
+    momentum = float(_typed(raw.get("momentum", 0.0), (int, float), f"{k}.momentum", where))
+    if not 0 <= momentum < 1:
+        raise ConfigError(f"{where}: {k}.momentum must be in [0, 1), got {momentum}")
+    vf = float(
+        _typed(raw.get("validation_fraction", 0.1), (int, float), f"{k}.validation_fraction", where)
+    )
+    if not 0 < vf < 1:
+        raise ConfigError(f"{where}: {k}.validation_fraction must be in (0, 1), got {vf}")
+    weights = _typed(raw.get("weights", "none"), str, f"{k}.weights", where)
+    options = _typed(raw.get("model_options", {}), dict, f"{k}.model_options", where)
+    return Task(
+        name=name,
+        label=_typed(raw.get("label", name), str, f"{k}.label", where),
+        dataset=dataset,
+        model=model,
+        optimizer=optimizer,
+        learning_rate=lr,
+        epochs=epochs,
+        batch_size=batch,
+        momentum=momentum,
+        weights=weights,
+        validation_fraction=vf,
+        model_options=dict(options),
+        stand_in_for=_typed(raw.get("stand_in_for", ""), str, f"{k}.stand_in_for", where),
+    )
+
+
+def validate_sparsities(values: Any, *, where: str = "sparsities") -> tuple[float, ...]:
+    """Sparsities are floats in [0, 1), no duplicates; 0.0 is the dense baseline."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(f"{where}: sparsities must be a non-empty list, got {values!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+            raise ConfigError(f"{where}: sparsity {v!r} is outside [0, 1)")
+        out.append(float(v))
+    if len(set(out)) != len(out):
+        raise ConfigError(f"{where}: duplicate sparsities in {out}")
+    return tuple(out)
+
+
+def validate_seeds(values: Any, *, where: str = "seeds") -> tuple[int, ...]:
+    """Seeds are distinct non-negative integers."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(f"{where}: seeds must be a non-empty list, got {values!r}")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ConfigError(f"{where}: seed {v!r} must be a non-negative integer")
+    if len(set(values)) != len(values):
+        dup = sorted({v for v in values if list(values).count(v) > 1})
+        raise ConfigError(f"{where}: duplicate seed(s) {dup}")
+    return tuple(values)
+
+
+def validate_techniques(values: Any, *, where: str = "techniques") -> tuple[str, ...]:
+    """Quantization techniques, each one of :data:`TECHNIQUES`, no duplicates."""
+    if not isinstance(values, (list, tuple)):
+        raise ConfigError(f"{where}: techniques must be a list, got {values!r}")
+    for v in values:
+        if v not in TECHNIQUES:
+            raise ConfigError(
+                f"{where}: unknown technique {v!r}; allowed: {', '.join(TECHNIQUES)}"
+            )
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{where}: duplicate techniques in {list(values)}")
+    return tuple(values)
+
+
+def validate_epochs(value: Any, *, where: str = "epochs") -> int:
+    """Epochs are an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}: epochs must be an integer >= 1, got {value!r}")
+    return value

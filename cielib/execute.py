@@ -1,0 +1,188 @@
+"""Executing a plan: one small executor interface, a local process-pool backend.
+
+``run_spec`` is the unit of work: it executes one RunSpec's notebook into a private
+temporary directory and, only if the notebook (including its ``assert`` cell)
+succeeded, renames it into the store and writes ``DONE``. A failed run keeps its
+executed notebook with the traceback under ``runs/<stage>/failed-<run_id>/``.
+
+``Executor`` is the interface the scheduler talks to (submit a spec, get a future of
+its result); ``LocalExecutor`` runs specs in worker processes (papermill is not
+thread-safe). Another backend (a cluster engine) only has to implement ``submit``.
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+from cielib import notebooks, runs
+from cielib.plan import notebook_parameters
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    stage: str
+    label: str
+    status: str  # "ran", "cached", "failed", "skipped"
+    seconds: float
+    path: str
+    error: str = ""
+
+
+def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
+    """Execute one run (in whatever process calls it) and commit it to the store."""
+    runs_dir_p = Path(runs_dir)
+    rid = spec.run_id
+    final = runs.run_path(runs_dir_p, spec.stage, rid)
+    if runs.is_done(final):
+        return RunResult(rid, spec.stage, spec.label(), "cached", 0.0, str(final))
+    start = time.perf_counter()
+    tmp = runs.make_tmp_dir(runs_dir_p, spec.stage, rid)
+    runs.write_json(tmp / runs.PARAMS, spec.identity())
+    executed = tmp / runs.EXECUTED
+    try:
+        notebooks.execute(
+            notebooks.notebook_path(Path(spec.notebook).stem),
+            output=executed,
+            parameters=notebook_parameters(spec, tmp),
+            cwd=tmp,
+        )
+    except BaseException as exc:  # noqa: BLE001 - record every failure, re-raise Ctrl-C
+        seconds = time.perf_counter() - start
+        failed = runs.run_path(runs_dir_p, spec.stage, f"failed-{rid}")
+        shutil.rmtree(failed, ignore_errors=True)
+        if tmp.exists():
+            os.replace(tmp, failed)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        msg = _short_error(exc)
+        where = failed / runs.EXECUTED
+        return RunResult(rid, spec.stage, spec.label(), "failed", seconds, str(where), msg)
+    seconds = time.perf_counter() - start
+    runs.commit(tmp, final, summary={"seconds": seconds, "run_id": rid})
+    return RunResult(rid, spec.stage, spec.label(), "ran", seconds, str(final))
+
+
+def _short_error(exc: BaseException) -> str:
+    name = getattr(exc, "ename", type(exc).__name__)
+    value = getattr(exc, "evalue", str(exc))
+    text = f"{name}: {value}".strip()
+    if not text or text == ":":
+        text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return text.splitlines()[0][:500] if text else type(exc).__name__
+
+
+class Executor(Protocol):
+    """Submit a run spec, get a future of its RunResult."""
+
+    def submit(self, spec: runs.RunSpec, runs_dir: str) -> cf.Future: ...
+
+    def shutdown(self) -> None: ...
+
+
+class LocalExecutor:
+    """Runs specs in ``jobs`` worker processes (or inline when jobs == 1)."""
+
+    def __init__(self, jobs: int = 1) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be >= 1, got {jobs}")
+        self.jobs = jobs
+        self._pool: cf.ProcessPoolExecutor | None = None
+        if jobs > 1:
+            self._pool = cf.ProcessPoolExecutor(
+                max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
+            )
+
+    def submit(self, spec: runs.RunSpec, runs_dir: str) -> cf.Future:
+        if self._pool is not None:
+            return self._pool.submit(run_spec, spec, runs_dir)
+        fut: cf.Future = cf.Future()
+        try:
+            fut.set_result(run_spec(spec, runs_dir))
+        except BaseException as exc:  # noqa: BLE001
+            fut.set_exception(exc)
+        return fut
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_plan(
+    specs: list[runs.RunSpec],
+    *,
+    runs_dir: Path,
+    executor: Executor,
+    fail_fast: bool = False,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Run specs in dependency order: a spec starts once all its upstream runs are done.
+
+    Runs whose upstream failed are reported as ``skipped``. With ``fail_fast`` no new
+    run starts after the first failure.
+    """
+    by_id = {s.run_id: s for s in specs}
+    pending = dict(by_id)
+    ok: set[str] = {rid for rid in by_id if runs.is_done(runs.run_path(runs_dir, by_id[rid].stage, rid))}
+    bad: set[str] = set()
+    results: list[RunResult] = []
+    running: dict[cf.Future, str] = {}
+    stop = False
+
+    def emit(res: RunResult) -> None:
+        results.append(res)
+        if on_result:
+            on_result(res)
+
+    for rid in sorted(ok, key=list(by_id).index):
+        spec = pending.pop(rid)
+        path = str(runs.run_path(runs_dir, spec.stage, rid))
+        emit(RunResult(rid, spec.stage, spec.label(), "cached", 0.0, path))
+
+    while pending or running:
+        if not stop:
+            for rid, spec in list(pending.items()):
+                ups = [u for u in spec.upstream if u in by_id]
+                if any(u in bad for u in ups):
+                    del pending[rid]
+                    bad.add(rid)
+                    path = str(runs.run_path(runs_dir, spec.stage, rid))
+                    emit(RunResult(rid, spec.stage, spec.label(), "skipped", 0.0, path,
+                                   "an upstream run failed"))
+                    continue
+                if all(u in ok for u in ups):
+                    del pending[rid]
+                    running[executor.submit(spec, str(runs_dir))] = rid
+        if not running:
+            if stop or not pending:
+                break
+            raise RuntimeError(f"plan has runs with unknown upstream: {sorted(pending)}")
+        done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+        for fut in done:
+            rid = running.pop(fut)
+            spec = by_id[rid]
+            try:
+                res = fut.result()
+            except Exception as exc:  # noqa: BLE001 - a crashed worker is a failed run
+                res = RunResult(rid, spec.stage, spec.label(), "failed", 0.0,
+                                str(runs.run_path(runs_dir, spec.stage, rid)), _short_error(exc))
+            (ok if res.status in ("ran", "cached") else bad).add(rid)
+            emit(res)
+            if res.status == "failed" and fail_fast:
+                stop = True
+        if stop and not running:
+            for rid, spec in pending.items():
+                emit(RunResult(rid, spec.stage, spec.label(), "skipped", 0.0,
+                               str(runs.run_path(runs_dir, spec.stage, rid)), "--fail-fast"))
+            pending.clear()
+    return results

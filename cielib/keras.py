@@ -1,0 +1,91 @@
+"""The one place that imports TensorFlow.
+
+tensorflow-model-optimization supports only Keras 2 (``tf_keras``), while TensorFlow
+2.21 defaults to Keras 3; which one ``tf.keras`` is depends on the environment at the
+moment TensorFlow is first imported. This module sets ``TF_USE_LEGACY_KERAS=1`` at
+import time (cheaply, without importing TensorFlow) and hands out ``tf``, ``keras``
+(that is ``tf_keras``) and ``tfmot`` lazily, so that modules which never train a model
+stay fast to import. Never ``import keras`` anywhere: that is always Keras 3.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+# Quieten TensorFlow's C++ start-up chatter unless the user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+_LAZY = ("tf", "keras", "tfmot")
+_cache: dict[str, Any] = {}
+
+
+class KerasVersionError(RuntimeError):
+    """TensorFlow was imported before cielib and bound ``tf.keras`` to Keras 3."""
+
+
+def _load(name: str) -> Any:
+    if name in _cache:
+        return _cache[name]
+    already = "tensorflow" in sys.modules
+    import tensorflow as tf
+    import tf_keras
+
+    if tf.keras.Model is not tf_keras.Model:
+        hint = (
+            " TensorFlow was imported before cielib, so tf.keras is Keras 3."
+            if already
+            else ""
+        )
+        raise KerasVersionError(
+            "tf.keras must be Keras 2 (tf_keras) for tensorflow-model-optimization."
+            + hint
+            + " Import cielib (or set TF_USE_LEGACY_KERAS=1) before TensorFlow."
+        )
+    _cache["tf"] = tf
+    _cache["keras"] = tf_keras
+    if name == "tfmot":
+        import tensorflow_model_optimization as tfmot
+
+        _cache["tfmot"] = tfmot
+    return _cache[name]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return _load(name)
+    raise AttributeError(f"module 'cielib.keras' has no attribute {name!r}")
+
+
+def configure_threads(threads: int | None) -> None:
+    """Size TensorFlow's thread pools (call before any op runs).
+
+    Parallel workers each get ``cores // jobs`` threads so they don't oversubscribe
+    the machine. ``None`` or 0 keeps TensorFlow's default (all cores).
+    """
+    if not threads:
+        return
+    if threads < 0:
+        raise ValueError(f"threads must be >= 0, got {threads}")
+    tf = _load("tf")
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+    except RuntimeError:
+        # Already initialised (e.g. a second call in the same kernel): keep as is.
+        pass
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and switch on deterministic ops.
+
+    With this, the same seed gives bit-identical predictions on the CPU.
+    """
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    tf = _load("tf")
+    keras = _load("keras")
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()

@@ -1,0 +1,158 @@
+"""Planning: a profile plus command-line overrides becomes a list of RunSpecs.
+
+Everything is validated here, before any run starts: the profile, the overrides,
+the notebooks' declared parameters and the presence of the data the plan needs.
+Run ids come out of the specs, so the plan also tells which runs are already done.
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import cielib
+from cielib import config, notebooks, runs
+from cielib.config import ConfigError, Profile
+
+STAGES = ("train", "results")
+# Stages whose notebooks exist yet. Pruning (sparsity > 0) and quantization are planned
+# once their stages land; until then the planner says what it leaves out.
+PRUNING_AVAILABLE = False
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line overrides of a profile (None keeps the profile's value)."""
+
+    tasks: Sequence[str] | None = None
+    sparsities: Sequence[float] | None = None
+    techniques: Sequence[str] | None = None
+    seeds: Sequence[int] | None = None
+    epochs: int | None = None
+    data_dir: str | None = None
+    download: bool = False
+
+
+@dataclass
+class Plan:
+    profile: Profile
+    specs: list[runs.RunSpec]
+    notes: list[str] = field(default_factory=list)
+
+    def by_stage(self, stage: str) -> list[runs.RunSpec]:
+        return [s for s in self.specs if s.stage == stage]
+
+
+def apply_overrides(profile: Profile, ov: Overrides) -> Profile:
+    """A new profile with the overrides applied and validated."""
+    tasks = profile.tasks
+    if ov.tasks is not None:
+        if not ov.tasks:
+            raise ConfigError("--tasks needs at least one task")
+        tasks = tuple(profile.task(name) for name in ov.tasks)
+    if ov.epochs is not None:
+        epochs = config.validate_epochs(ov.epochs, where="--epochs")
+        tasks = tuple(dataclasses.replace(t, epochs=epochs) for t in tasks)
+    sparsities = (
+        config.validate_sparsities(list(ov.sparsities), where="--sparsities")
+        if ov.sparsities is not None
+        else profile.sparsities
+    )
+    techniques = (
+        config.validate_techniques(list(ov.techniques), where="--techniques")
+        if ov.techniques is not None
+        else profile.techniques
+    )
+    seeds = (
+        config.validate_seeds(list(ov.seeds), where="--seeds")
+        if ov.seeds is not None
+        else profile.seeds
+    )
+    return dataclasses.replace(
+        profile, tasks=tasks, sparsities=sparsities, techniques=techniques, seeds=seeds
+    )
+
+
+def check_data(profile: Profile, *, data_dir: str | None, download: bool) -> None:
+    """Fail before any run if a dataset the plan needs cannot be found."""
+    from cielib import data
+
+    for name in sorted({t.dataset for t in profile.tasks}):
+        data.require_dataset(name, data_dir=data_dir, download=download)
+
+
+def build_plan(
+    profile: Profile,
+    overrides: Overrides = Overrides(),
+    *,
+    runs_dir: Path,
+    threads: int = 0,
+) -> Plan:
+    """Resolve the grid into RunSpecs (validated; nothing is written)."""
+    prof = apply_overrides(profile, overrides)
+    check_data(prof, data_dir=overrides.data_dir, download=overrides.download)
+    version = cielib.__version__
+    nb_train = notebooks.notebook_path("train")
+    nb_results = notebooks.notebook_path("results")
+    h_train, h_results = notebooks.source_hash(nb_train), notebooks.source_hash(nb_results)
+    notes: list[str] = []
+    sparsities = prof.sparsities
+    if not PRUNING_AVAILABLE and any(s > 0 for s in sparsities):
+        sparsities = tuple(s for s in sparsities if s == 0)
+        notes.append("pruning is not implemented yet: only sparsity 0.0 (dense) is planned")
+        if not sparsities:
+            raise ConfigError("no sparsity left to plan: only 0.0 (dense) is available yet")
+    if prof.techniques:
+        notes.append("quantization is not implemented yet: techniques are not planned")
+
+    specs: list[runs.RunSpec] = []
+    for task in prof.tasks:
+        train_ids = []
+        for sparsity in sparsities:
+            for seed in prof.seeds:
+                params = {**task.train_params(), "sparsity": sparsity, "seed": seed}
+                spec = runs.RunSpec(
+                    stage="train",
+                    notebook=str(nb_train.name),
+                    params=params,
+                    notebook_hash=h_train,
+                    version=version,
+                    runtime={"data_dir": overrides.data_dir, "threads": threads},
+                )
+                specs.append(spec)
+                train_ids.append(spec.run_id)
+        specs.append(
+            runs.RunSpec(
+                stage="results",
+                notebook=str(nb_results.name),
+                params={
+                    "task": task.name,
+                    "task_label": task.label,
+                    "stand_in_for": task.stand_in_for,
+                    "profile": prof.name,
+                },
+                upstream=tuple(train_ids),
+                notebook_hash=h_results,
+                version=version,
+                runtime={"runs_dir": str(runs_dir)},
+            )
+        )
+    for spec in specs:
+        notebooks.check_parameters(
+            notebooks.notebook_path(Path(spec.notebook).stem), notebook_parameters(spec, Path("x"))
+        )
+    return Plan(profile=prof, specs=specs, notes=notes)
+
+
+def notebook_parameters(spec: runs.RunSpec, run_dir: Path) -> dict[str, Any]:
+    """Everything papermill injects: identity params, runtime options, output dir."""
+    params = dict(spec.params)
+    params.update({k: v for k, v in spec.runtime.items()})
+    params["run_dir"] = str(run_dir)
+    if spec.stage == "results":
+        params["inputs"] = list(spec.upstream)
+    return params
