@@ -15,14 +15,16 @@ Importing this module does not import TensorFlow.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 from cielib import notebooks, runs
 from cielib.plan import notebook_parameters
@@ -51,12 +53,13 @@ def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
     runs.write_json(tmp / runs.PARAMS, spec.identity())
     executed = tmp / runs.EXECUTED
     try:
-        notebooks.execute(
-            notebooks.notebook_path(Path(spec.notebook).stem),
-            output=executed,
-            parameters=notebook_parameters(spec, tmp),
-            cwd=tmp,
-        )
+        with _stderr_to(tmp / "kernel.log"):
+            notebooks.execute(
+                notebooks.notebook_path(Path(spec.notebook).stem),
+                output=executed,
+                parameters=notebook_parameters(spec, tmp),
+                cwd=tmp,
+            )
     except BaseException as exc:  # noqa: BLE001 - record every failure, re-raise Ctrl-C
         seconds = time.perf_counter() - start
         failed = runs.run_path(runs_dir_p, spec.stage, f"failed-{rid}")
@@ -73,6 +76,26 @@ def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
     return RunResult(rid, spec.stage, spec.label(), "ran", seconds, str(final))
 
 
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Send this process's (and so the kernel's) stderr file descriptor to a log file.
+
+    TensorFlow's C++ start-up lines and Jupyter's kernel warnings are written straight
+    to fd 2 by the kernel process; they belong in the run's ``kernel.log``, not on the
+    user's terminal.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _short_error(exc: BaseException) -> str:
     name = getattr(exc, "ename", type(exc).__name__)
     value = getattr(exc, "evalue", str(exc))
@@ -84,6 +107,8 @@ def _short_error(exc: BaseException) -> str:
 
 class Executor(Protocol):
     """Submit a run spec, get a future of its RunResult."""
+
+    capacity: int  # how many runs may be in flight at once
 
     def submit(self, spec: runs.RunSpec, runs_dir: str) -> cf.Future: ...
 
@@ -97,6 +122,7 @@ class LocalExecutor:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
         self.jobs = jobs
+        self.capacity = jobs
         self._pool: cf.ProcessPoolExecutor | None = None
         if jobs > 1:
             self._pool = cf.ProcessPoolExecutor(
@@ -152,6 +178,8 @@ def run_plan(
     while pending or running:
         if not stop:
             for rid, spec in list(pending.items()):
+                if len(running) >= getattr(executor, "capacity", 1):
+                    break
                 ups = [u for u in spec.upstream if u in by_id]
                 if any(u in bad for u in ups):
                     del pending[rid]
@@ -168,7 +196,8 @@ def run_plan(
                 break
             raise RuntimeError(f"plan has runs with unknown upstream: {sorted(pending)}")
         done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-        for fut in done:
+        order = list(running)
+        for fut in sorted(done, key=order.index):
             rid = running.pop(fut)
             spec = by_id[rid]
             try:

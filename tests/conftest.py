@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny profiles and an isolated project root per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TINY_PROFILE = """
+[profile]
+name = "tiny"
+description = "Tiny test profile on scikit-learn digits."
+sparsities = [0.0]
+techniques = []
+seeds = [0, 1]
+
+[tasks.digits_vgg]
+label = "VGG-style on digits"
+stand_in_for = "VGG-19 on CIFAR-10"
+dataset = "digits"
+model = "vgg_small"
+optimizer = "sgd"
+learning_rate = 0.05
+momentum = 0.9
+epochs = 2
+batch_size = 64
+"""
+
+
+def _has_gpu() -> bool:
+    if not shutil.which("nvidia-smi"):
+        return False
+    try:
+        return subprocess.run(["nvidia-smi", "-L"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    if _has_gpu():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def tiny_profile(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_PROFILE)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> Path:
+    """An empty project root (runs/ and report/ go here) via CIELIB_ROOT."""
+    root = tmp_path / "project"
+    root.mkdir()
+    monkeypatch.setenv("CIELIB_ROOT", str(root))
+    return root
+
+
+def run_all(*args: str, root: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run run_all.py in a subprocess with CIELIB_ROOT set (as a user would)."""
+    env = {**os.environ, "CIELIB_ROOT": str(root), "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_all.py"), *args],
+        capture_output=True, text=True, env=env, timeout=timeout, cwd=root,
+    )

@@ -1,0 +1,88 @@
+"""Profiles: the shipped ones load; every malformed value is refused with its name."""
+
+from __future__ import annotations
+
+import pytest
+
+from cielib import config
+from cielib.config import ConfigError, parse_profile
+
+
+def base() -> dict:
+    return {
+        "profile": {"name": "t", "sparsities": [0.0, 0.5], "seeds": [0, 1], "techniques": ["float16"]},
+        "tasks": {
+            "a": {"dataset": "digits", "model": "vgg_small", "optimizer": "sgd",
+                  "learning_rate": 0.1, "epochs": 1, "batch_size": 8}
+        },
+    }
+
+
+def test_shipped_profiles_load():
+    assert {"quick", "paper"} <= set(config.available_profiles())
+    quick = config.load_profile("quick")
+    assert quick.sparsities == (0.0, 0.3, 0.5, 0.7, 0.9)
+    assert len(quick.seeds) >= 3
+    assert all(t.stand_in_for for t in quick.tasks), "quick tasks must be labelled as stand-ins"
+    paper = config.load_profile("paper")
+    assert {(t.model, t.dataset, t.optimizer, t.epochs) for t in paper.tasks} == {
+        ("vgg19", "cifar10", "sgd", 50), ("resnet50", "cifar100", "adam", 15)}
+    assert paper.sparsities == quick.sparsities
+
+
+def test_parse_valid():
+    prof = parse_profile(base())
+    assert prof.task("a").learning_rate == 0.1
+    assert prof.task("a").train_params()["model"] == "vgg_small"
+
+
+@pytest.mark.parametrize(
+    "mutate, needle",
+    [
+        (lambda d: d["profile"].update(sparsities=[0.0, 1.0]), "1.0"),
+        (lambda d: d["profile"].update(sparsities=[-0.1]), "-0.1"),
+        (lambda d: d["profile"].update(sparsities=[0.5, 0.5]), "duplicate"),
+        (lambda d: d["profile"].update(seeds=[1, 1]), "duplicate seed"),
+        (lambda d: d["profile"].update(seeds=[-1]), "-1"),
+        (lambda d: d["profile"].update(techniques=["int4"]), "int4"),
+        (lambda d: d["profile"].update(colour="red"), "colour"),
+        (lambda d: d["tasks"]["a"].update(model="vgg99"), "vgg99"),
+        (lambda d: d["tasks"]["a"].update(dataset="mnist"), "mnist"),
+        (lambda d: d["tasks"]["a"].update(optimizer="rmsprop"), "rmsprop"),
+        (lambda d: d["tasks"]["a"].update(epochs=0), "epochs"),
+        (lambda d: d["tasks"]["a"].update(epochs=True), "epochs"),
+        (lambda d: d["tasks"]["a"].update(batch_size=0), "batch_size"),
+        (lambda d: d["tasks"]["a"].update(learning_rate=-1), "learning_rate"),
+        (lambda d: d["tasks"]["a"].update(validation_fraction=1.0), "validation_fraction"),
+        (lambda d: d["tasks"]["a"].update(lr=0.1), "'lr'"),
+        (lambda d: d["tasks"]["a"].pop("model"), "missing"),
+        (lambda d: d.pop("tasks"), "tasks"),
+    ],
+)
+def test_bad_values_are_named(mutate, needle):
+    d = base()
+    mutate(d)
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(")):
+        parse_profile(d)
+
+
+def test_malformed_toml_and_unknown_profile(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[profile\nname = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load_profile(bad)
+    with pytest.raises(ConfigError, match="unknown profile 'nope'.*quick"):
+        config.load_profile("nope")
+
+
+def test_unknown_task_lists_allowed():
+    with pytest.raises(ConfigError, match="unknown task 'b'.*allowed: a"):
+        parse_profile(base()).task("b")
+
+
+def test_name_lists_match_registries():
+    """config keeps TF-free copies of the registry names; they must not drift."""
+    from cielib import data, models
+
+    assert set(config.MODEL_NAMES) == set(models.available_models())
+    assert set(config.DATASET_NAMES) == set(data.available_datasets())

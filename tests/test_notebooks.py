@@ -1,0 +1,45 @@
+"""Notebook plumbing: declared parameters are parsed; undeclared ones are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from cielib import notebooks
+from cielib.notebooks import ParameterError
+
+
+def test_every_notebook_declares_parameters_and_asserts():
+    for name in ("train", "results"):
+        path = notebooks.notebook_path(name)
+        declared = notebooks.declared_parameters(path)
+        assert "run_dir" in declared
+        nb = notebooks.read_notebook(path)
+        assert nb.metadata["kernelspec"]["name"] == "python3"
+        tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
+        assert tags.count("parameters") == 1 and tags[-1] == "assert"
+        assert nb.cells[-1].metadata.get("tags") == ["assert"], "the assert cell comes last"
+
+
+def test_declared_defaults_are_values():
+    declared = notebooks.declared_parameters(notebooks.notebook_path("train"))
+    assert declared["sparsity"] == 0.0 and declared["model_options"] == {}
+    assert declared["data_dir"] is None
+
+
+def test_undeclared_parameter_is_refused():
+    path = notebooks.notebook_path("train")
+    notebooks.check_parameters(path, {"seed": 1, "sparsity": 0.5})
+    with pytest.raises(ParameterError, match=r"\['learnin_rate'\].*declared:.*learning_rate"):
+        notebooks.check_parameters(path, {"learnin_rate": 0.1})
+
+
+def test_unknown_notebook():
+    with pytest.raises(FileNotFoundError, match="no notebook 'nope'.*train"):
+        notebooks.notebook_path("nope")
+
+
+def test_notebook_without_parameters_cell(tmp_path):
+    p = tmp_path / "x.py"
+    p.write_text("# %%\na = 1\n")
+    with pytest.raises(ParameterError, match="no cell tagged 'parameters'"):
+        notebooks.declared_parameters(p)

@@ -1,0 +1,87 @@
+"""run_all.py end to end: bad input is refused before anything is written; a tiny
+profile runs, builds the report, and a second invocation reuses every run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_all
+
+
+def _written(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--profile", "nope"], "unknown profile 'nope'"),
+        (["--tasks", "nope"], "unknown task 'nope'"),
+        (["--sparsities", "1.5"], "sparsity 1.5 is outside [0, 1)"),
+        (["--seeds", "1", "1"], "duplicate seed(s) [1]"),
+        (["--seeds", "-3"], "seed -3"),
+        (["--epochs", "0"], "epochs must be an integer >= 1, got 0"),
+        (["--techniques", "int4"], "unknown technique 'int4'"),
+        (["--jobs", "0"], "--jobs must be >= 1"),
+    ],
+)
+def test_bad_input_exit_2_nothing_written(args, needle, tiny_profile, project):
+    prof = [] if args[0] == "--profile" else ["--profile", str(tiny_profile)]
+    res = run_all(*prof, *args, root=project)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert needle in res.stderr
+    assert _written(project) == []
+
+
+def test_malformed_profile_and_missing_data(tmp_path, project):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[profile\n")
+    res = run_all("--profile", str(bad), root=project)
+    assert res.returncode == 2 and "not valid TOML" in res.stderr
+    cifar = tmp_path / "cifar.toml"
+    cifar.write_text(
+        "[profile]\nname='c'\nsparsities=[0.0]\nseeds=[0]\n"
+        "[tasks.c]\ndataset='cifar10'\nmodel='vgg_small'\noptimizer='sgd'\n"
+        "learning_rate=0.1\nepochs=1\nbatch_size=8\n"
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = run_all("--profile", str(cifar), "--data-dir", str(empty), root=project)
+    assert res.returncode == 2, res.stderr
+    assert str(empty) in res.stderr and "cifar" in res.stderr.lower()
+    assert _written(project) == []
+
+
+@pytest.mark.slow
+def test_tiny_profile_end_to_end_then_cached(tiny_profile, project):
+    res = run_all("--profile", str(tiny_profile), root=project)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "3 ran" in res.stdout
+    report = project / "report" / "report.html"
+    html = report.read_text()
+    assert "Training curves" in html and "data:image/png;base64," in html
+    assert "oneDNN" not in html
+    runs = project / "runs"
+    index = (runs / "index.csv").read_text().splitlines()
+    assert len(index) == 1 + 3  # header + 2 train runs + 1 results run
+    train_dirs = [p.parent for p in (runs / "train").glob("*/DONE")]
+    assert len(train_dirs) == 2
+    for d in train_dirs:
+        for name in ("params.json", "metrics.json", "predictions.npz", "model.keras",
+                     "executed.ipynb", "history.csv"):
+            assert (d / name).is_file(), f"{d.name} lacks {name}"
+        metrics = json.loads((d / "metrics.json").read_text())
+        assert 0.5 < metrics["top1"] <= 1.0
+    mtimes = {p: p.stat().st_mtime for p in runs.rglob("DONE")}
+
+    again = run_all("--profile", str(tiny_profile), root=project)
+    assert again.returncode == 0, again.stderr
+    assert "every run was already done" in again.stdout and "3 cached" in again.stdout
+    assert {p: p.stat().st_mtime for p in runs.rglob("DONE")} == mtimes
+    assert report.is_file()
+
+    dry = run_all("--profile", str(tiny_profile), "--epochs", "3", "--dry-run", root=project)
+    assert dry.returncode == 0
+    assert "epochs: 2 -> 3" in dry.stdout and "upstream runs changed" in dry.stdout

@@ -1,0 +1,97 @@
+"""Run identity and the store's atomic commit protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cielib import runs
+
+P = {"task": "a", "sparsity": 0.5, "seed": 1, "model_options": {"width": 8}}
+
+
+def test_same_inputs_same_id():
+    a = runs.run_id("train", P, upstream=["x", "y"], notebook_hash="h", version="1")
+    b = runs.run_id("train", dict(reversed(list(P.items()))), upstream=["y", "x"],
+                    notebook_hash="h", version="1")
+    assert a == b and len(a) == 12 and int(a, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"stage": "quantize"},
+        {"params": {**P, "seed": 2}},
+        {"params": {**P, "sparsity": 0.7}},
+        {"params": {**P, "model_options": {"width": 16}}},
+        {"upstream": ["x"]},
+        {"notebook_hash": "h2"},
+        {"version": "2"},
+    ],
+)
+def test_any_change_new_id(change):
+    kw = {"stage": "train", "params": P, "upstream": ["x", "y"], "notebook_hash": "h", "version": "1"}
+    ref = runs.run_id(kw["stage"], kw["params"], upstream=kw["upstream"],
+                      notebook_hash=kw["notebook_hash"], version=kw["version"])
+    kw.update(change)
+    new = runs.run_id(kw["stage"], kw["params"], upstream=kw["upstream"],
+                      notebook_hash=kw["notebook_hash"], version=kw["version"])
+    assert new != ref
+
+
+def test_numpy_scalars_hash_like_python_numbers():
+    assert runs.canonical_json({"a": np.float32(0.5)}) == runs.canonical_json({"a": 0.5})
+    assert runs.canonical_json({"a": np.int64(3)}) == runs.canonical_json({"a": 3})
+
+
+def test_commit_protocol(tmp_path):
+    spec = runs.RunSpec(stage="train", notebook="train.py", params=P)
+    rid = spec.run_id
+    tmp = runs.make_tmp_dir(tmp_path, "train", rid)
+    final = runs.run_path(tmp_path, "train", rid)
+    (tmp / "metrics.json").write_text('{"top1": 0.5}')
+    runs.write_json(tmp / runs.PARAMS, spec.identity())
+    assert not runs.is_done(final)
+    assert runs.done_runs(tmp_path) == []  # a run in progress is invisible
+    runs.commit(tmp, final)
+    assert runs.is_done(final) and not tmp.exists()
+    assert runs.done_runs(tmp_path) == [final]
+    with pytest.raises(FileExistsError):
+        runs.commit(runs.make_tmp_dir(tmp_path, "train", rid), final)
+
+
+def test_renamed_but_unmarked_run_is_not_done_and_gets_replaced(tmp_path):
+    final = runs.run_path(tmp_path, "train", "abc")
+    final.mkdir(parents=True)
+    (final / "half-written").write_text("x")
+    assert not runs.is_done(final)
+    tmp = runs.make_tmp_dir(tmp_path, "train", "abc")
+    (tmp / "ok").write_text("y")
+    runs.commit(tmp, final)
+    assert (final / "ok").exists() and not (final / "half-written").exists()
+
+
+def test_index_and_predictions(tmp_path):
+    for seed, top1 in [(0, 0.8), (1, 0.9)]:
+        spec = runs.RunSpec(stage="train", notebook="train.py", params={**P, "seed": seed})
+        tmp = runs.make_tmp_dir(tmp_path / "runs", "train", spec.run_id)
+        runs.write_json(tmp / runs.PARAMS, spec.identity())
+        runs.write_json(tmp / runs.METRICS, {"top1": top1, "train_seconds": 1.5, "nested": {"x": 1}})
+        runs.save_predictions(tmp / runs.PREDICTIONS, y_true=np.array([0, 1]), y_pred=np.array([0, 0]),
+                              probs=np.array([[0.9, 0.1], [0.6, 0.4]]))
+        runs.commit(tmp, runs.run_path(tmp_path / "runs", "train", spec.run_id))
+    df = runs.write_index(tmp_path / "runs")
+    assert list(df.columns[:10]) == list(runs.INDEX_COLUMNS)
+    assert sorted(df["top1"]) == [0.8, 0.9]
+    assert "train_seconds" in df.columns and "nested" not in df.columns
+    again = runs.load_index(tmp_path / "runs")
+    assert len(again) == 2
+    pred = runs.load_predictions(tmp_path / df["path"].iloc[0])
+    assert pred["y_true"].dtype == np.int64 and pred["probs"].dtype == np.float32
+
+
+def test_prediction_schema_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="equal 1-D"):
+        runs.save_predictions(tmp_path / "p.npz", y_true=np.zeros(3), y_pred=np.zeros(2), probs=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="n_images, n_classes"):
+        runs.save_predictions(tmp_path / "p.npz", y_true=np.zeros(3), y_pred=np.zeros(3), probs=np.zeros(3))
