@@ -1,0 +1,36 @@
+"""Importing cielib first must make tf.keras be Keras 2 (tf_keras), as tfmot needs.
+
+Run in a fresh interpreter so that the import order is real (this test process has
+long since imported TensorFlow) and without TF_USE_LEGACY_KERAS inherited from it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_tf_keras_is_keras2_after_importing_cielib():
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    code = (
+        "import cielib\n"
+        "import tensorflow as tf\n"
+        "import tf_keras\n"
+        "assert tf.keras.Model is tf_keras.Model, tf.keras.Model\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
