@@ -252,6 +252,7 @@ def write_index(runs_dir: Path) -> pd.DataFrame:
     if rows:
         extra = [c for c in df.columns if c not in INDEX_COLUMNS]
         df = df[list(INDEX_COLUMNS) + sorted(extra)]
+        df["seed"] = df["seed"].astype("Int64")  # analysis runs have none; keep ints ints
         df = df.sort_values(["stage", "task", "sparsity", "technique", "seed"], na_position="first")
     runs_dir.mkdir(parents=True, exist_ok=True)
     tmp = runs_dir / (INDEX + ".tmp")
