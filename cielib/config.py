@@ -19,6 +19,9 @@ from typing import Any
 from cielib import paths
 
 OPTIMIZERS = ("sgd", "adam")
+PRUNE_SCHEDULES = ("polynomial", "constant")
+PRUNE_FROM = ("scratch", "baseline")
+PRUNE_LAYERS = ("all", "trainable")
 TECHNIQUES = ("float16", "dynamic_int8", "full_int8")
 # Model and dataset names are checked against these (kept in sync with the
 # registries in cielib.models / cielib.data by a test, so planning needs no TF).
@@ -47,6 +50,25 @@ class Task:
     validation_fraction: float = 0.1
     model_options: dict[str, Any] = field(default_factory=dict)
     stand_in_for: str = ""
+    # Pruning (used by runs with sparsity > 0 only, so changing them never reruns a
+    # dense baseline).
+    prune_schedule: str = "polynomial"
+    prune_from: str = "scratch"
+    prune_epochs: int = 0  # 0: same as epochs; with prune_from="baseline", fine-tuning epochs
+    prune_ramp_fraction: float = 0.7
+    prune_frequency: int = 0  # 0: derived from the number of steps
+    prune_layers: str = "all"
+
+    def prune_params(self) -> dict[str, Any]:
+        """Pruning parameters as the training notebook declares them."""
+        return {
+            "prune_schedule": self.prune_schedule,
+            "prune_from": self.prune_from,
+            "prune_epochs": self.prune_epochs,
+            "prune_ramp_fraction": self.prune_ramp_fraction,
+            "prune_frequency": self.prune_frequency,
+            "prune_layers": self.prune_layers,
+        }
 
     def train_params(self) -> dict[str, Any]:
         """The task's parameters as the training notebook declares them."""
@@ -221,6 +243,7 @@ def _parse_task(name: str, raw: Any, where: str) -> Task:
         raise ConfigError(f"{where}: {k}.validation_fraction must be in (0, 1), got {vf}")
     weights = _typed(raw.get("weights", "none"), str, f"{k}.weights", where)
     options = _typed(raw.get("model_options", {}), dict, f"{k}.model_options", where)
+    prune = _parse_prune(raw, k, where)
     return Task(
         name=name,
         label=_typed(raw.get("label", name), str, f"{k}.label", where),
@@ -235,7 +258,33 @@ def _parse_task(name: str, raw: Any, where: str) -> Task:
         validation_fraction=vf,
         model_options=dict(options),
         stand_in_for=_typed(raw.get("stand_in_for", ""), str, f"{k}.stand_in_for", where),
+        **prune,
     )
+
+
+def _parse_prune(raw: dict[str, Any], k: str, where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, allowed in (("prune_schedule", PRUNE_SCHEDULES), ("prune_from", PRUNE_FROM),
+                         ("prune_layers", PRUNE_LAYERS)):
+        if key in raw:
+            value = _typed(raw[key], str, f"{k}.{key}", where)
+            if value not in allowed:
+                raise ConfigError(
+                    f"{where}: unknown {key} {value!r} in [{k}]; allowed: {', '.join(allowed)}"
+                )
+            out[key] = value
+    for key in ("prune_epochs", "prune_frequency"):
+        if key in raw:
+            value = _typed(raw[key], int, f"{k}.{key}", where)
+            if value < 0:
+                raise ConfigError(f"{where}: {k}.{key} must be >= 0 (0: default), got {value}")
+            out[key] = value
+    if "prune_ramp_fraction" in raw:
+        value = float(_typed(raw["prune_ramp_fraction"], (int, float), f"{k}.prune_ramp_fraction", where))
+        if not 0 < value <= 1:
+            raise ConfigError(f"{where}: {k}.prune_ramp_fraction must be in (0, 1], got {value}")
+        out["prune_ramp_fraction"] = value
+    return out
 
 
 def validate_sparsities(values: Any, *, where: str = "sparsities") -> tuple[float, ...]:

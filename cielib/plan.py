@@ -19,9 +19,6 @@ from cielib import config, notebooks, runs
 from cielib.config import ConfigError, Profile
 
 STAGES = ("train", "results")
-# Stages whose notebooks exist yet. Pruning (sparsity > 0) and quantization are planned
-# once their stages land; until then the planner says what it leaves out.
-PRUNING_AVAILABLE = False
 
 
 @dataclass(frozen=True)
@@ -100,29 +97,35 @@ def build_plan(
     nb_results = notebooks.notebook_path("results")
     h_train, h_results = notebooks.source_hash(nb_train), notebooks.source_hash(nb_results)
     notes: list[str] = []
-    sparsities = prof.sparsities
-    if not PRUNING_AVAILABLE and any(s > 0 for s in sparsities):
-        sparsities = tuple(s for s in sparsities if s == 0)
-        notes.append("pruning is not implemented yet: only sparsity 0.0 (dense) is planned")
-        if not sparsities:
-            raise ConfigError("no sparsity left to plan: only 0.0 (dense) is available yet")
     if prof.techniques:
         notes.append("quantization is not implemented yet: techniques are not planned")
 
     specs: list[runs.RunSpec] = []
+    def train_spec(task, sparsity: float, seed: int) -> runs.RunSpec:
+        params = {**task.train_params(), "sparsity": sparsity, "seed": seed}
+        upstream: tuple[str, ...] = ()
+        runtime = {"data_dir": overrides.data_dir, "threads": threads}
+        if sparsity > 0:
+            params.update(task.prune_params())
+            if task.prune_from == "baseline":
+                dense = train_spec(task, 0.0, seed)
+                upstream = (dense.run_id,)
+                runtime["baseline_dir"] = str(runs.run_path(runs_dir, "train", dense.run_id))
+        return runs.RunSpec(
+            stage="train", notebook=str(nb_train.name), params=params, upstream=upstream,
+            notebook_hash=h_train, version=version, runtime=runtime,
+        )
+
+    specs: list[runs.RunSpec] = []
     for task in prof.tasks:
+        sparsities = prof.sparsities
+        if task.prune_from == "baseline" and 0.0 not in sparsities:
+            sparsities = (0.0, *sparsities)  # fine-tuning needs its dense baseline
+            notes.append(f"{task.name}: prune_from=baseline adds the dense runs it fine-tunes")
         train_ids = []
-        for sparsity in sparsities:
+        for sparsity in sorted(sparsities):
             for seed in prof.seeds:
-                params = {**task.train_params(), "sparsity": sparsity, "seed": seed}
-                spec = runs.RunSpec(
-                    stage="train",
-                    notebook=str(nb_train.name),
-                    params=params,
-                    notebook_hash=h_train,
-                    version=version,
-                    runtime={"data_dir": overrides.data_dir, "threads": threads},
-                )
+                spec = train_spec(task, sparsity, seed)
                 specs.append(spec)
                 train_ids.append(spec.run_id)
         specs.append(

@@ -86,3 +86,28 @@ def test_name_lists_match_registries():
 
     assert set(config.MODEL_NAMES) == set(models.available_models())
     assert set(config.DATASET_NAMES) == set(data.available_datasets())
+
+
+@pytest.mark.parametrize(
+    "key, value, needle",
+    [
+        ("prune_schedule", "cosine", "unknown prune_schedule 'cosine'"),
+        ("prune_from", "nowhere", "unknown prune_from 'nowhere'"),
+        ("prune_layers", "some", "unknown prune_layers 'some'"),
+        ("prune_epochs", -1, "prune_epochs must be >= 0"),
+        ("prune_frequency", -5, "prune_frequency must be >= 0"),
+        ("prune_ramp_fraction", 0.0, "prune_ramp_fraction must be in (0, 1]"),
+    ],
+)
+def test_bad_pruning_values(key, value, needle):
+    d = base()
+    d["tasks"]["a"][key] = value
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace("]", r"\]")):
+        parse_profile(d)
+
+
+def test_pruning_values_parse():
+    d = base()
+    d["tasks"]["a"].update(prune_from="baseline", prune_epochs=2, prune_schedule="constant")
+    t = parse_profile(d).task("a")
+    assert t.prune_params()["prune_from"] == "baseline" and t.prune_epochs == 2

@@ -1,0 +1,62 @@
+"""Planning: the grid, what goes into run identity, and dependencies."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from cielib import config, plan
+from cielib.notebooks import ParameterError
+
+
+@pytest.fixture
+def prof(tiny_profile):
+    return config.load_profile(tiny_profile)
+
+
+def test_grid_and_results_upstream(prof, tmp_path):
+    p = plan.build_plan(prof, plan.Overrides(sparsities=[0.0, 0.5]), runs_dir=tmp_path)
+    train = p.by_stage("train")
+    assert len(train) == 2 * 2  # sparsities x seeds
+    (res,) = p.by_stage("results")
+    assert set(res.upstream) == {s.run_id for s in train}
+    dense = [s for s in train if s.params["sparsity"] == 0]
+    pruned = [s for s in train if s.params["sparsity"] > 0]
+    assert all("prune_schedule" not in s.params for s in dense)  # pruning knobs don't touch dense ids
+    assert all(s.params["prune_schedule"] == "polynomial" and not s.upstream for s in pruned)
+
+
+def test_pruning_settings_do_not_change_dense_run_ids(prof, tmp_path):
+    a = plan.build_plan(prof, plan.Overrides(sparsities=[0.0, 0.5]), runs_dir=tmp_path)
+    task = dataclasses.replace(prof.tasks[0], prune_schedule="constant")
+    b = plan.build_plan(dataclasses.replace(prof, tasks=(task,)), plan.Overrides(sparsities=[0.0, 0.5]),
+                        runs_dir=tmp_path)
+    ids = lambda p, dense: {s.run_id for s in p.by_stage("train") if (s.params["sparsity"] == 0) == dense}  # noqa: E731
+    assert ids(a, True) == ids(b, True)
+    assert ids(a, False).isdisjoint(ids(b, False))
+
+
+def test_prune_from_baseline_depends_on_its_dense_run(prof, tmp_path):
+    task = dataclasses.replace(prof.tasks[0], prune_from="baseline", prune_epochs=1)
+    p = plan.build_plan(dataclasses.replace(prof, tasks=(task,)), plan.Overrides(sparsities=[0.7]),
+                        runs_dir=tmp_path)
+    train = p.by_stage("train")
+    dense = {s.params["seed"]: s for s in train if s.params["sparsity"] == 0}
+    assert set(dense) == {0, 1}, "the dense runs to fine-tune from are added to the plan"
+    for s in train:
+        if s.params["sparsity"] > 0:
+            assert s.upstream == (dense[s.params["seed"]].run_id,)
+            assert s.runtime["baseline_dir"].endswith(dense[s.params["seed"]].run_id)
+    assert any("adds the dense runs" in n for n in p.notes)
+
+
+def test_every_planned_parameter_is_declared(prof, tmp_path):
+    p = plan.build_plan(prof, plan.Overrides(sparsities=[0.0, 0.3]), runs_dir=tmp_path)
+    assert p.specs  # build_plan itself refuses undeclared parameters; check the hook bites:
+    bad = dataclasses.replace(p.specs[0], params={**p.specs[0].params, "typo_param": 1})
+    from cielib import notebooks
+    with pytest.raises(ParameterError, match="typo_param"):
+        notebooks.check_parameters(notebooks.notebook_path("train"),
+                                   plan.notebook_parameters(bad, Path("x")))
