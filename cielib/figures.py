@@ -1,0 +1,284 @@
+"""Evaluation figures: DataFrames in, matplotlib Figures out.
+
+Compute lives in :mod:`cielib.evaluate` and :mod:`cielib.results`; these only
+draw, so the same numbers feed tables and plots. Each function creates a new
+figure, closes nothing and returns it; the caller saves, shows or closes it.
+Output depends only on the data (no random jitter, fixed colours and sizes).
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: notebooks and the report render to files
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+__all__ = [
+    "MAX_LABELLED_CLASSES",
+    "classification_report_table",
+    "confusion_heatmap",
+    "metric_by_sparsity",
+    "overlay_by",
+]
+
+#: Up to this many classes every tick is labelled and cells are annotated;
+#: beyond it (CIFAR-100) labels are thinned and annotations dropped.
+MAX_LABELLED_CLASSES = 20
+
+_REPORT_METRICS = ("precision", "recall", "f1")
+_AVERAGE_ROWS = ("micro avg", "macro avg", "weighted avg", "accuracy")
+
+
+def _tick_step(n: int) -> int:
+    """Label every tick up to MAX_LABELLED_CLASSES, else about 10 evenly spaced."""
+    return 1 if n <= MAX_LABELLED_CLASSES else math.ceil(n / 10)
+
+
+def confusion_heatmap(cm_df: pd.DataFrame, *, title: str = "", annotate: bool | None = None) -> plt.Figure:
+    """Heatmap of a confusion matrix from :func:`cielib.evaluate.confusion_matrix`.
+
+    Normalized matrices (float values) use a fixed 0–1 colour scale so the
+    baseline and compressed models' matrices (Figures 18, 23) compare by eye.
+
+    Args:
+        cm_df: Square DataFrame, index true classes, columns predicted classes.
+        title: Axes title.
+        annotate: Write each cell's value; defaults to True for at most
+            ``MAX_LABELLED_CLASSES`` classes (100 × 100 numbers are unreadable).
+
+    Returns:
+        The Figure: one heatmap axes and one colour-bar axes.
+
+    Raises:
+        ValueError: If ``cm_df`` is not square or is empty.
+    """
+    n_rows, n_cols = cm_df.shape
+    if n_rows != n_cols or n_rows == 0:
+        raise ValueError(f"cm_df must be a non-empty square matrix, got shape {cm_df.shape}")
+    n = n_rows
+    if annotate is None:
+        annotate = n <= MAX_LABELLED_CLASSES
+    normalized = not pd.api.types.is_integer_dtype(np.asarray(cm_df.to_numpy()).dtype)
+    size = min(max(4.0, 0.55 * n + 2.0), 10.0)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size), constrained_layout=True)
+    step = _tick_step(n)
+    sns.heatmap(
+        cm_df.astype(float) if normalized else cm_df,
+        ax=ax,
+        cmap="Blues",
+        vmin=0.0,
+        vmax=1.0 if normalized else None,
+        annot=bool(annotate),
+        fmt=".2f" if normalized else "d",
+        annot_kws={"fontsize": 8 if n <= 10 else 6},
+        square=True,
+        cbar=True,
+        cbar_kws={"shrink": 0.8, "label": "share of true class" if normalized else "images"},
+        xticklabels=step,
+        yticklabels=step,
+        linewidths=0.5 if n <= MAX_LABELLED_CLASSES else 0.0,
+        linecolor="white",
+    )
+    ax.set_xlabel(f"{cm_df.columns.name or 'predicted'} label".capitalize())
+    ax.set_ylabel(f"{cm_df.index.name or 'true'} label".capitalize())
+    ax.tick_params(axis="x", labelrotation=90 if n > MAX_LABELLED_CLASSES else 45)
+    ax.tick_params(axis="y", labelrotation=0)
+    if n <= MAX_LABELLED_CLASSES:
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def classification_report_table(report_df: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """A classification report drawn as an annotated heatmap (Figures 19, 24).
+
+    Precision, recall and F1 are coloured on a fixed 0–1 scale and annotated;
+    support is written as a plain text column. Average rows, if present, are
+    set off by a line. It draws every row it is given: for 100 classes pass a
+    subset (e.g. the most changed classes from
+    :func:`cielib.evaluate.per_class_change`).
+
+    Args:
+        report_df: From :func:`cielib.evaluate.classification_report` (or any
+            frame with ``precision``, ``recall``, ``f1`` or ``f1-score``, and
+            ``support`` columns).
+        title: Axes title.
+
+    Returns:
+        The Figure: one table axes and one colour-bar axes; ``4 * rows`` texts.
+
+    Raises:
+        ValueError: If a column is missing or the frame is empty.
+    """
+    df = report_df.rename(columns={"f1-score": "f1"})
+    missing = [c for c in (*_REPORT_METRICS, "support") if c not in df.columns]
+    if missing:
+        raise ValueError(f"report_df lacks column(s) {missing}")
+    if df.empty:
+        raise ValueError("report_df has no rows")
+    values = df[list(_REPORT_METRICS)].astype(float)
+    n = len(df)
+    fig, ax = plt.subplots(figsize=(5.5, min(max(2.0, 0.3 * n + 1.2), 40.0)), constrained_layout=True)
+    sns.heatmap(
+        values,
+        ax=ax,
+        cmap="RdYlGn",
+        vmin=0.0,
+        vmax=1.0,
+        annot=True,
+        fmt=".2f",
+        annot_kws={"fontsize": 8},
+        cbar=True,
+        cbar_kws={"shrink": 0.8},
+        linewidths=0.5,
+        linecolor="white",
+        yticklabels=[str(i) for i in df.index],
+    )
+    # Support: a text column to the right of the coloured cells.
+    ax.set_xlim(0, len(_REPORT_METRICS) + 1)
+    for row, support in enumerate(df["support"].to_numpy()):
+        ax.text(
+            len(_REPORT_METRICS) + 0.5, row + 0.5, f"{int(support):d}",
+            ha="center", va="center", fontsize=8,
+        )
+    ax.set_xticks(np.arange(len(_REPORT_METRICS) + 1) + 0.5)
+    ax.set_xticklabels([*_REPORT_METRICS, "support"], rotation=0)
+    ax.xaxis.tick_top()
+    ax.tick_params(axis="both", length=0)
+    ax.tick_params(axis="y", labelrotation=0)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    first_avg = next((i for i, name in enumerate(df.index) if name in _AVERAGE_ROWS), None)
+    if first_avg is not None and first_avg > 0:
+        ax.axhline(first_avg, color="black", linewidth=1.0)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def metric_by_sparsity(
+    df: pd.DataFrame, *, metric: str, title: str = "", ylabel: str | None = None
+) -> plt.Figure:
+    """Mean ± standard deviation across seeds of ``metric`` against sparsity.
+
+    Used for final validation accuracy per sparsity and for impacted images
+    (CIEs) per sparsity. Error bars show the seed-to-seed spread so a drop can
+    be told from noise; with one seed they have zero length.
+
+    Args:
+        df: One row per run with columns ``sparsity`` and ``metric``; an
+            optional ``task`` column gives one line per task.
+        metric: Column to plot.
+        title: Axes title.
+        ylabel: Y-axis label; defaults to ``metric`` with spaces.
+
+    Returns:
+        The Figure: one axes, one error-bar container per task.
+
+    Raises:
+        ValueError: If a column is missing or no value is finite.
+    """
+    missing = [c for c in ("sparsity", metric) if c not in df.columns]
+    if missing:
+        raise ValueError(f"df lacks column(s) {missing}")
+    data = df.dropna(subset=[metric, "sparsity"])
+    if data.empty:
+        raise ValueError(f"df has no rows with a value for {metric!r}")
+    groups = data.groupby("task", sort=True) if "task" in data.columns else [(None, data)]
+    fig, ax = plt.subplots(figsize=(5.5, 3.5), constrained_layout=True)
+    for task, grp in groups:
+        stats = grp.groupby("sparsity", sort=True)[metric].agg(["mean", "std"])
+        ax.errorbar(
+            stats.index.to_numpy(dtype=float),
+            stats["mean"].to_numpy(dtype=float),
+            yerr=stats["std"].fillna(0.0).to_numpy(dtype=float),
+            marker="o",
+            capsize=3,
+            label=None if task is None else str(task),
+        )
+    ax.set_xticks(np.sort(data["sparsity"].astype(float).unique()))
+    ax.set_xlabel("sparsity")
+    ax.set_ylabel(ylabel if ylabel is not None else metric.replace("_", " "))
+    ax.grid(alpha=0.3)
+    if "task" in data.columns:
+        ax.legend(title="task", fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def overlay_by(histories: pd.DataFrame, *, hue: str, metric: str, title: str = "") -> plt.Figure:
+    """Per-epoch curves of ``metric``, one line per value of ``hue`` (Figures 20, 21).
+
+    Runs sharing a hue value (e.g. the seeds of one sparsity) are averaged; the
+    min–max range across them is shaded when there is more than one.
+
+    Args:
+        histories: Stacked per-run histories (see
+            :func:`cielib.results.histories`) with columns ``epoch``, ``hue``
+            and ``metric``.
+        hue: Column whose values get one line each (e.g. ``"sparsity"``).
+        metric: Column to plot (e.g. ``"val_accuracy"``, ``"val_loss"``).
+        title: Axes title.
+
+    Returns:
+        The Figure: one axes, one line per hue value, legend titled ``hue``.
+
+    Raises:
+        ValueError: If a column is missing or the frame is empty.
+    """
+    missing = [c for c in dict.fromkeys(("epoch", hue, metric)) if c not in histories.columns]
+    if missing:
+        raise ValueError(f"histories lack column(s) {missing}")
+    if histories.empty:
+        raise ValueError("histories has no rows")
+    fig, ax = plt.subplots(figsize=(5.5, 3.5), constrained_layout=True)
+    for i, (value, grp) in enumerate(histories.groupby(hue, sort=True)):
+        color = f"C{i % 10}"
+        stats = grp.groupby("epoch", sort=True)[metric].agg(["mean", "min", "max", "count"])
+        x = stats.index.to_numpy(dtype=float)
+        ax.plot(x, stats["mean"].to_numpy(dtype=float), color=color, marker="o", markersize=3, label=str(value))
+        if stats["count"].max() > 1:
+            ax.fill_between(
+                x, stats["min"].to_numpy(dtype=float), stats["max"].to_numpy(dtype=float),
+                color=color, alpha=0.2, linewidth=0,
+            )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.grid(alpha=0.3)
+    ax.legend(title=hue, fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+_CURVES = (("accuracy", "Accuracy"), ("loss", "Cross-entropy loss"))
+
+
+def training_curves(history: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """Accuracy and cross-entropy loss per epoch, train vs validation (two panels)."""
+    missing = {"epoch", "accuracy", "val_accuracy", "loss", "val_loss"} - set(history.columns)
+    if missing:
+        raise ValueError(f"history lacks column(s) {sorted(missing)}")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), constrained_layout=True)
+    for ax, (key, name) in zip(axes, _CURVES):
+        ax.plot(history["epoch"], history[key], marker="o", label="train")
+        ax.plot(history["epoch"], history[f"val_{key}"], marker="s", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return fig
