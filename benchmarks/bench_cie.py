@@ -1,0 +1,89 @@
+"""Time cielib.cie on a CIFAR-100-sized population: 100 classes x 30 models x 10,000 images.
+
+Not a test. Run ``python benchmarks/bench_cie.py``; writes benchmarks/results/cie.json
+and prints it. Predictions are random (seeded) but realistic in shape: each model is
+right on ~75% of images and otherwise predicts a random class.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cielib.cie import population_cie, single_model_cie  # noqa: E402
+
+N_CLASSES, N_MODELS, N_IMAGES, REPEATS, SEED = 100, 30, 10_000, 5, 0
+
+
+def population(rng: np.random.Generator, y: np.ndarray, accuracy: float) -> np.ndarray:
+    right = rng.random((N_MODELS, y.size)) < accuracy
+    wrong = rng.integers(0, N_CLASSES, size=(N_MODELS, y.size))
+    return np.where(right, y[None, :], wrong)
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> dict:
+    rng = np.random.default_rng(SEED)
+    y = np.repeat(np.arange(N_CLASSES), N_IMAGES // N_CLASSES)
+    base = population(rng, y, 0.78)
+    comp = population(rng, y, 0.74)
+
+    def pop():
+        return population_cie(y, base, comp, correction="fdr_bh")
+
+    def single():
+        return single_model_cie(y, base[0], comp[0])
+
+    pop()  # warm-up
+    runs = [timed(pop) for _ in range(REPEATS)]
+    single()
+    single_runs = [timed(single) for _ in range(REPEATS)]
+    r = pop()
+    result = {
+        "population_cie_seconds_median": statistics.median(runs),
+        "runs": runs,
+        "single_model_cie_seconds_median": statistics.median(single_runs),
+        "single_model_runs": single_runs,
+        "shape": {
+            "n_classes": N_CLASSES,
+            "n_models_per_population": N_MODELS,
+            "n_images": N_IMAGES,
+            "repeats": REPEATS,
+            "seed": SEED,
+            "correction": "fdr_bh",
+        },
+        "sanity": {
+            "n_impacted_classes": len(r.impacted_classes),
+            "n_cie_images": int(r.cie_images.size),
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "cpu_count": __import__("os").cpu_count(),
+        },
+        "numpy": np.__version__,
+    }
+    out = ROOT / "benchmarks" / "results" / "cie.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
