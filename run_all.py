@@ -21,6 +21,8 @@ from cielib import config, paths, runs
 from cielib.config import ConfigError
 
 SLOT_KEYS = ("task", "sparsity", "technique", "seed")
+# One worker per core (each with one TensorFlow thread) uses small models best.
+DEFAULT_JOBS = max(1, min(4, os.cpu_count() or 1))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,9 +36,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-dir", default=os.environ.get("CIELIB_DATA_DIR"),
                    help="where CIFAR / full Fashion-MNIST live (default: $CIELIB_DATA_DIR)")
     p.add_argument("--download", action="store_true", help="allow downloading missing CIFAR archives")
-    p.add_argument("--jobs", type=_int, default=1, help="parallel worker processes (default 1)")
+    p.add_argument("--jobs", type=_int, default=DEFAULT_JOBS,
+                   help=f"parallel worker processes (default {DEFAULT_JOBS}: the cores, at most 4)")
     p.add_argument("--fail-fast", action="store_true", help="stop starting runs after the first failure")
     p.add_argument("--dry-run", action="store_true", help="show the plan and why runs will run; run nothing")
+    p.add_argument("--only", nargs="+", metavar="STAGE",
+                   help="run only these stages (their upstream runs must be done)")
+    p.add_argument("--force", action="store_true", help="rerun the selected runs even if done")
+    p.add_argument("--clean", action="store_true",
+                   help="remove runs the current plan does not use (asks first; see --yes)")
+    p.add_argument("--yes", action="store_true", help="answer yes to --clean's question")
     p.add_argument("--no-report", action="store_true", help="skip building the report")
     p.add_argument("--quiet", action="store_true", help="only print failures and the summary")
     return p.parse_args(argv)
@@ -100,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds=args.seeds, epochs=args.epochs, data_dir=args.data_dir, download=args.download,
         )
         plan = planning.build_plan(profile, overrides, runs_dir=runs_dir, threads=threads)
+        selected = select(plan.specs, args.only, runs_dir)
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"run_all.py: error: {exc}", file=sys.stderr)
         return 2
@@ -107,40 +117,67 @@ def main(argv: list[str] | None = None) -> int:
     say = (lambda *a: None) if args.quiet else print
     for note in plan.notes:
         say(f"note: {note}")
+    if args.clean:
+        return clean(plan, runs_dir, assume_yes=args.yes, dry_run=args.dry_run)
     if args.dry_run:
-        print(f"plan for profile {plan.profile.name!r}: {len(plan.specs)} run(s)")
-        for spec in plan.specs:
+        print(f"plan for profile {plan.profile.name!r}: {len(selected)} run(s)")
+        for spec in selected:
             path = runs.run_path(runs_dir, spec.stage, spec.run_id)
-            state = "done (cached)" if runs.is_done(path) else f"will run: {why_rerun(spec, runs_dir)}"
+            if args.force and runs.is_done(path):
+                state = "will rerun: --force"
+            elif runs.is_done(path):
+                state = "done (cached)"
+            else:
+                state = f"will run: {why_rerun(spec, runs_dir)}"
             print(f"  {spec.run_id}  {spec.label():<45} {state}")
         return 0
+    if args.force:
+        for spec in selected:
+            runs.discard(runs.run_path(runs_dir, spec.stage, spec.run_id))
 
     from cielib import execute
 
-    todo = sum(not runs.is_done(runs.run_path(runs_dir, s.stage, s.run_id)) for s in plan.specs)
-    say(f"profile {plan.profile.name!r}: {len(plan.specs)} run(s), {todo} to run, "
+    todo = sum(not runs.is_done(runs.run_path(runs_dir, s.stage, s.run_id)) for s in selected)
+    say(f"profile {plan.profile.name!r}: {len(selected)} run(s), {todo} to run, "
         f"{args.jobs} job(s) x {threads} thread(s); store {runs_dir}")
     start = time.perf_counter()
+    bar = progress_bar(todo, quiet=args.quiet)
+    write = bar.write if bar else print
+    finished: list[float] = []
+
+    def eta() -> str:
+        if not finished or len(finished) >= todo:
+            return ""
+        left = (todo - len(finished)) * (sum(finished) / len(finished)) / args.jobs
+        return f" [{len(finished)}/{todo}, ETA {left // 60:.0f}m{left % 60:02.0f}s]"
 
     def on_result(res: execute.RunResult) -> None:
         if res.status == "failed":
-            print(f"[failed] {res.label} ({res.seconds:.1f}s): {res.error}\n"
+            write(f"[failed] {res.label} ({res.seconds:.1f}s): {res.error}\n"
                   f"         executed notebook with the traceback: {res.path}")
         elif res.status == "skipped":
-            say(f"[skipped] {res.label}: {res.error}")
-        else:
-            say(f"[{res.status}] {res.label} ({res.seconds:.1f}s) {res.run_id}")
+            if not args.quiet:
+                write(f"[skipped] {res.label}: {res.error}")
+        if res.status in ("ran", "failed"):
+            finished.append(res.seconds)
+        if res.status in ("ran", "cached") and not args.quiet:
+            write(f"[{res.status}] {res.label} ({res.seconds:.1f}s) {res.run_id}"
+                  + (eta() if res.status == "ran" else ""))
+        if bar and res.status != "cached":
+            bar.update(1)
         runs.write_index(runs_dir)
 
     executor = execute.LocalExecutor(jobs=args.jobs)
     try:
-        results = execute.run_plan(plan.specs, runs_dir=runs_dir, executor=executor,
+        results = execute.run_plan(selected, runs_dir=runs_dir, executor=executor,
                                    fail_fast=args.fail_fast, on_result=on_result)
     except KeyboardInterrupt:
         print("\ninterrupted: finished runs are kept and will be reused next time", file=sys.stderr)
         return 130
     finally:
         executor.shutdown()
+        if bar:
+            bar.close()
     index = runs.write_index(runs_dir)
     counts = {s: sum(r.status == s for r in results) for s in ("ran", "cached", "failed", "skipped")}
     elapsed = time.perf_counter() - start
@@ -161,13 +198,76 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def select(specs: list[runs.RunSpec], only: list[str] | None, runs_dir: Path) -> list[runs.RunSpec]:
+    """The specs of the chosen stages; refuses one whose upstream is neither selected nor done."""
+    if not only:
+        return list(specs)
+    from cielib.plan import STAGES
+
+    bad = [s for s in only if s not in STAGES]
+    if bad:
+        raise ConfigError(f"unknown stage(s) {bad} for --only; allowed: {', '.join(STAGES)}")
+    chosen = [s for s in specs if s.stage in only]
+    ids = {s.run_id for s in chosen}
+    by_id = {s.run_id: s for s in specs}
+    missing = sorted({u for s in chosen for u in s.upstream
+                      if u not in ids and not runs.is_done(runs.run_path(runs_dir, by_id[u].stage, u))})
+    if missing:
+        stages = sorted({by_id[u].stage for u in missing})
+        raise ConfigError(f"--only {' '.join(only)} needs {len(missing)} upstream run(s) of stage "
+                          f"{', '.join(stages)} that are not done; run those stages first")
+    return chosen
+
+
+def progress_bar(total: int, *, quiet: bool):
+    """A bar over the runs to do, its ETA from the durations of the finished runs."""
+    if quiet or total == 0 or not sys.stderr.isatty():
+        return None  # logs get the per-run lines with their own ETA instead
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="run", dynamic_ncols=True, file=sys.stderr,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} runs [{elapsed}<{remaining}]")
+
+
+def clean(plan, runs_dir: Path, *, assume_yes: bool, dry_run: bool) -> int:
+    """Remove run directories the plan does not use (and leftovers of failed runs)."""
+    keep = {(s.stage, s.run_id) for s in plan.specs}
+    doomed = sorted(
+        p for p in runs_dir.glob("*/*")
+        if p.is_dir() and (p.parent.name, p.name) not in keep
+    )
+    if not doomed:
+        print("clean: nothing to remove")
+        return 0
+    print(f"clean: {len(doomed)} run director{'y' if len(doomed) == 1 else 'ies'} not in the "
+          f"plan for profile {plan.profile.name!r}:")
+    for p in doomed:
+        print(f"  {p.relative_to(runs_dir)}")
+    if dry_run:
+        return 0
+    if not assume_yes:
+        if not sys.stdin.isatty():
+            print("clean: not removing anything without --yes (no terminal to ask)", file=sys.stderr)
+            return 2
+        if input("remove them? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("clean: kept everything")
+            return 0
+    for p in doomed:
+        runs.discard(p)
+    runs.write_index(runs_dir)
+    print(f"clean: removed {len(doomed)}")
+    return 0
+
+
 def build_report(plan, runs_dir: Path, index) -> Path | None:
     from cielib import report
 
+    from cielib.plan import ANALYSES
+
     executed = [
         runs.run_path(runs_dir, s.stage, s.run_id) / runs.EXECUTED
-        for s in plan.by_stage("results")
-        if runs.is_done(runs.run_path(runs_dir, s.stage, s.run_id))
+        for s in plan.specs
+        if s.stage in ANALYSES and runs.is_done(runs.run_path(runs_dir, s.stage, s.run_id))
     ]
     if not executed:
         print("report: no finished analysis run to report", file=sys.stderr)

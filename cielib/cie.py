@@ -615,3 +615,45 @@ def agreement_table(
             }
         )
     return pd.DataFrame(rows).set_index("setting")
+
+
+def single_model_table(
+    y_true,
+    base: Mapping[int, np.ndarray],
+    settings: Mapping[str, Mapping[int, np.ndarray]],
+    *,
+    n_classes=None,
+) -> pd.DataFrame:
+    """The paper's schema for every (setting, seed): what a one-model user would see.
+
+    Each compressed model is compared with the dense model of the same seed (the
+    paper's Tables 4 and 9 are this table for its one seed).
+
+    Args:
+        y_true: 1-D integer labels (n_images,).
+        base: {seed: dense predictions (n_images,)}.
+        settings: {setting name: {seed: compressed predictions (n_images,)}}; seeds
+            without a dense model are skipped.
+        n_classes: number of classes (default: max label + 1 over all arrays).
+
+    Returns:
+        One row per (setting, seed): ``impacted_classes`` (count), ``classes`` (the
+        ids, as text), ``impacted_images``, ``boundary``, ``top1_before``,
+        ``top1_after``.
+    """
+    y = _check_y_true(y_true)
+    rows = []
+    for name, by_seed in settings.items():
+        for seed, pred in sorted(by_seed.items()):
+            if seed not in base:
+                continue
+            res = single_model_cie(y, base[seed], pred, n_classes=n_classes)
+            rows.append({
+                "setting": name, "seed": int(seed),
+                "impacted_classes": len(res.impacted_classes),
+                "classes": " ".join(map(str, res.impacted_classes)),
+                "impacted_images": res.impacted_images, "boundary": res.boundary,
+                "top1_before": res.top1_before, "top1_after": res.top1_after,
+            })
+    return pd.DataFrame(rows, columns=["setting", "seed", "impacted_classes", "classes",
+                                       "impacted_images", "boundary", "top1_before", "top1_after"])

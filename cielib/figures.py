@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: notebooks and the report render to files
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+# No matplotlib.use() here: inside a notebook the inline backend must stay in charge
+# (forcing Agg would silently drop every figure from the executed notebooks), and
+# without a display matplotlib already falls back to Agg by itself.
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "MAX_LABELLED_CLASSES",
@@ -279,6 +278,77 @@ def training_curves(history: pd.DataFrame, *, title: str = "") -> plt.Figure:
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def class_recall_change(
+    table: pd.DataFrame, *, class_names=None, title: str = "", max_classes: int = 30
+) -> plt.Figure:
+    """Per-class recall change under compression, in the style of Hooker et al.'s Figure 5.
+
+    Bars are the absolute change in mean recall (compressed − dense; significant classes
+    highlighted), points the normalized change (each model's class recall minus its
+    top-1, so a uniform drop of every class shows as zero). With many classes only the
+    ``max_classes`` with the largest absolute normalized change are drawn.
+
+    Args:
+        table: ``PopulationCIE.table`` (columns recall_base, recall_comp, difference,
+            significant).
+    """
+    need = {"recall_base", "recall_comp", "difference", "significant"}
+    if need - set(table.columns):
+        raise ValueError(f"table lacks column(s) {sorted(need - set(table.columns))}")
+    t = table.assign(abs_change=table["recall_comp"] - table["recall_base"])
+    t = t.reindex(t["difference"].abs().sort_values(ascending=False).index)
+    t = t.head(max_classes).sort_values("difference")
+    names = [str(class_names[i]) if class_names is not None else str(i) for i in t.index]
+    fig, ax = plt.subplots(figsize=(7, max(2.5, 0.28 * len(t) + 1)), constrained_layout=True)
+    colours = np.where(t["significant"], "#8e4585", "#c9c9c9")
+    y = np.arange(len(t))
+    ax.barh(y, t["abs_change"], color=colours, label="recall change (absolute)")
+    ax.scatter(t["difference"], y, color="#2e8b57", zorder=3, label="normalized change")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_yticks(y, names)
+    ax.set_xlabel("change from the dense population (compressed − dense)")
+    ax.legend(fontsize="small", loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def cie_gallery(
+    images: np.ndarray,
+    images_table: pd.DataFrame,
+    *,
+    class_names=None,
+    max_images: int = 12,
+    title: str = "",
+) -> plt.Figure:
+    """CIE images with the true label and both populations' modal predictions.
+
+    In the style of Hooker et al.'s Figure 4. ``images_table`` is
+    ``PopulationCIE.images`` restricted to the images to show (index = image id into
+    ``images``; columns label, modal_base, modal_comp).
+    """
+    rows = images_table.head(max_images)
+    n = len(rows)
+    if n == 0:
+        raise ValueError("no images to show")
+    cols = min(6, n)
+    nrows = math.ceil(n / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(2.0 * cols, 2.4 * nrows), squeeze=False,
+                             constrained_layout=True)
+    name = (lambda i: str(class_names[int(i)])) if class_names is not None else str  # noqa: E731
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (idx, r) in zip(axes.flat, rows.iterrows()):
+        img = images[int(idx)]
+        ax.imshow(img.squeeze(), cmap="gray" if img.shape[-1] == 1 else None)
+        ax.set_title(f"true: {name(r['label'])}\ndense: {name(r['modal_base'])}\n"
+                     f"compressed: {name(r['modal_comp'])}", fontsize=7)
     if title:
         fig.suptitle(title)
     return fig

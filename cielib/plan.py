@@ -18,7 +18,9 @@ import cielib
 from cielib import config, notebooks, runs
 from cielib.config import ConfigError, Profile
 
-STAGES = ("train", "results")
+STAGES = ("train", "results", "cie")
+# Analysis stages: one run per task, reading every training run of the task.
+ANALYSES = ("results", "cie")
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,8 @@ def build_plan(
     check_data(prof, data_dir=overrides.data_dir, download=overrides.download)
     version = cielib.__version__
     nb_train = notebooks.notebook_path("train")
-    nb_results = notebooks.notebook_path("results")
-    h_train, h_results = notebooks.source_hash(nb_train), notebooks.source_hash(nb_results)
+    h_train = notebooks.source_hash(nb_train)
+    analysis_nb = {name: notebooks.notebook_path(name) for name in ANALYSES}
     notes: list[str] = []
     if prof.techniques:
         notes.append("quantization is not implemented yet: techniques are not planned")
@@ -128,22 +130,26 @@ def build_plan(
                 spec = train_spec(task, sparsity, seed)
                 specs.append(spec)
                 train_ids.append(spec.run_id)
-        specs.append(
-            runs.RunSpec(
-                stage="results",
-                notebook=str(nb_results.name),
-                params={
-                    "task": task.name,
-                    "task_label": task.label,
-                    "stand_in_for": task.stand_in_for,
-                    "profile": prof.name,
-                },
-                upstream=tuple(train_ids),
-                notebook_hash=h_results,
-                version=version,
-                runtime={"runs_dir": str(runs_dir)},
+        for name, nb in analysis_nb.items():
+            runtime = {"runs_dir": str(runs_dir)}
+            if name == "cie":
+                runtime["data_dir"] = overrides.data_dir
+            specs.append(
+                runs.RunSpec(
+                    stage=name,
+                    notebook=str(nb.name),
+                    params={
+                        "task": task.name,
+                        "task_label": task.label,
+                        "stand_in_for": task.stand_in_for,
+                        "profile": prof.name,
+                    },
+                    upstream=tuple(train_ids),
+                    notebook_hash=notebooks.source_hash(nb),
+                    version=version,
+                    runtime=runtime,
+                )
             )
-        )
     for spec in specs:
         notebooks.check_parameters(
             notebooks.notebook_path(Path(spec.notebook).stem), notebook_parameters(spec, Path("x"))
@@ -156,6 +162,6 @@ def notebook_parameters(spec: runs.RunSpec, run_dir: Path) -> dict[str, Any]:
     params = dict(spec.params)
     params.update({k: v for k, v in spec.runtime.items()})
     params["run_dir"] = str(run_dir)
-    if spec.stage == "results":
+    if spec.stage in ANALYSES:
         params["inputs"] = list(spec.upstream)
     return params
