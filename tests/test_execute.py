@@ -1,0 +1,73 @@
+"""The scheduler: dependency order, failure isolation and fail-fast, on a fake executor."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+
+from cielib import execute, runs
+
+
+class FakeExecutor:
+    """Runs nothing: records submission order and fails the runs it is told to."""
+
+    capacity = 2
+
+    def __init__(self, fail=()):
+        self.fail = set(fail)
+        self.order: list[str] = []
+
+    def submit(self, spec, runs_dir):
+        self.order.append(spec.params["name"])
+        fut: cf.Future = cf.Future()
+        status = "failed" if spec.params["name"] in self.fail else "ran"
+        if status == "ran":
+            path = runs.run_path(runs_dir, spec.stage, spec.run_id)
+            path.mkdir(parents=True)
+            (path / runs.DONE).write_text("{}")
+        fut.set_result(execute.RunResult(spec.run_id, spec.stage, spec.label(), status, 0.1, ""))
+        return fut
+
+    def shutdown(self):
+        pass
+
+
+def _specs():
+    a = runs.RunSpec("train", "train.py", {"name": "a"})
+    b = runs.RunSpec("train", "train.py", {"name": "b"})
+    c = runs.RunSpec("results", "results.py", {"name": "c"}, upstream=(a.run_id, b.run_id))
+    d = runs.RunSpec("train", "train.py", {"name": "d"})
+    return [c, a, b, d]  # deliberately out of order
+
+
+def test_upstream_first(tmp_path):
+    ex = FakeExecutor()
+    res = execute.run_plan(_specs(), runs_dir=tmp_path, executor=ex)
+    assert ex.order.index("c") > max(ex.order.index("a"), ex.order.index("b"))
+    assert {r.status for r in res} == {"ran"} and len(res) == 4
+
+
+def test_failure_skips_dependents_only(tmp_path):
+    specs = _specs()
+    names = {s.run_id: s.params["name"] for s in specs}
+    out = execute.run_plan(specs, runs_dir=tmp_path, executor=FakeExecutor(fail={"a"}))
+    assert {names[r.run_id]: r.status for r in out} == {
+        "a": "failed", "b": "ran", "d": "ran", "c": "skipped"}
+
+
+def test_fail_fast_starts_nothing_new(tmp_path):
+    ex = FakeExecutor(fail={"c", "a"})
+    out = execute.run_plan(_specs(), runs_dir=tmp_path, executor=ex, fail_fast=True)
+    assert "failed" in {r.status for r in out}
+    assert any(r.error == "--fail-fast" for r in out)
+    assert len(out) == 4
+
+
+def test_done_runs_are_not_submitted(tmp_path):
+    specs = _specs()
+    for s in specs:
+        p = runs.run_path(tmp_path, s.stage, s.run_id)
+        p.mkdir(parents=True)
+        (p / runs.DONE).write_text("{}")
+    ex = FakeExecutor()
+    out = execute.run_plan(specs, runs_dir=tmp_path, executor=ex)
+    assert ex.order == [] and {r.status for r in out} == {"cached"}
