@@ -1,0 +1,746 @@
+"""Post-training quantization to TensorFlow Lite, and evaluation with LiteRT.
+
+The paper (its Section on quantization and Table 5) converted a trained VGG-19 to
+float16 and to dynamic-range int8 and gave up on full-integer int8 for lack of a
+working recipe. This module does all three with TensorFlow's converter, plus an
+unquantized ``float32`` TFLite model as the reference every ratio is taken against:
+
+* ``float16``: weights stored as float16 and dequantized to float32 at load time.
+* ``dynamic_int8``: weights stored as int8 (per channel for convolutions); at run time
+  activations are quantized on the fly where an int8 kernel exists. The converter
+  leaves weight tensors with fewer than :data:`DYNAMIC_MIN_ELEMENTS` elements in
+  float32, so tiny layers stay float.
+* ``full_int8``: weights *and* activations int8, calibrated on representative images;
+  the model's input and output are int8 too, so callers quantize inputs with the
+  model's own scale and zero point (:class:`TFLiteClassifier` does this).
+
+Converter route: ``tf.lite.TFLiteConverter.from_keras_model`` works directly on the
+``tf_keras`` (Keras 2) models :func:`cielib.models.build_model` returns, with
+TensorFlow 2.21 and ``TF_USE_LEGACY_KERAS=1`` (the tests convert one), so no
+SavedModel or concrete-function detour is needed.
+
+Evaluation uses ``ai_edge_litert.interpreter.Interpreter`` only (``tf.lite.Interpreter``
+is deprecated). LiteRT applies its default XNNPACK delegate on the CPU; ``num_threads``
+is always passed explicitly (``None`` means 1, which is what ai-edge-litert 2.3.0
+passes when it is not given) and recorded on the classifier; ``xnnpack=False`` turns
+the delegate off to compare with LiteRT's builtin kernels.
+
+Only :func:`convert` imports TensorFlow (lazily, through :mod:`cielib.keras`):
+inspecting, verifying and running a ``.tflite`` file needs only LiteRT, so analysis
+code that reads quantized models from the run store stays light.
+"""
+
+from __future__ import annotations
+
+import numbers
+import statistics
+import time
+import warnings
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DOCUMENTED",
+    "DOCUMENTED_SOURCE",
+    "DYNAMIC_MIN_ELEMENTS",
+    "TECHNIQUES",
+    "QuantizationError",
+    "TFLiteClassifier",
+    "convert",
+    "inspect",
+    "latency",
+    "verify",
+]
+
+#: Conversion techniques; ``float32`` is the unquantized TFLite reference.
+TECHNIQUES = ("float32", "float16", "dynamic_int8", "full_int8")
+
+#: Where :data:`DOCUMENTED` comes from (TensorFlow's post-training quantization guide,
+#: the table "Post-training quantization technique / Benefits / Hardware").
+DOCUMENTED_SOURCE = "https://www.tensorflow.org/lite/performance/post_training_quantization"
+
+#: TensorFlow's documented benefits per technique, as data so that reports put the
+#: measured ratios next to them instead of retyping them. ``size_factor`` is "N x
+#: smaller"; ``speedup_low``/``speedup_high`` bound the documented speed-up (``None``
+#: where the guide gives no number, or no upper bound as in "3x+").
+DOCUMENTED: dict[str, dict[str, Any]] = {
+    "float16": {
+        "technique": "Float16 quantization",
+        "benefits": "2x smaller, GPU acceleration",
+        "hardware": "CPU, GPU",
+        "size_factor": 2.0,
+        "speedup_low": None,
+        "speedup_high": None,
+        "source": DOCUMENTED_SOURCE,
+    },
+    "dynamic_int8": {
+        "technique": "Dynamic range quantization",
+        "benefits": "4x smaller, 2x-3x speedup",
+        "hardware": "CPU",
+        "size_factor": 4.0,
+        "speedup_low": 2.0,
+        "speedup_high": 3.0,
+        "source": DOCUMENTED_SOURCE,
+    },
+    "full_int8": {
+        "technique": "Full integer quantization",
+        "benefits": "4x smaller, 3x+ speedup",
+        "hardware": "CPU, Edge TPU, Microcontrollers",
+        "size_factor": 4.0,
+        "speedup_low": 3.0,
+        "speedup_high": None,
+        "source": DOCUMENTED_SOURCE,
+    },
+}
+
+#: The TFLite converter's dynamic-range quantizer skips weight tensors with fewer
+#: elements than this (its ``min_num_elements_for_weights`` default): quantizing them
+#: saves almost nothing and costs accuracy. :func:`verify` allows for it.
+DYNAMIC_MIN_ELEMENTS = 1024
+
+#: Ops whose constant inputs are layer weights: op name -> (weights slot, bias slot).
+_WEIGHT_OPS = {
+    "CONV_2D": (1, 2),
+    "DEPTHWISE_CONV_2D": (1, 2),
+    "CONV_3D": (1, 2),
+    "FULLY_CONNECTED": (1, 2),
+    "TRANSPOSE_CONV": (1, 3),
+    "BATCH_MATMUL": (1, None),
+}
+
+_TFLITE_IDENTIFIER = b"TFL3"
+
+
+class QuantizationError(RuntimeError):
+    """The converted flatbuffer is not quantized the way the technique asks."""
+
+
+# ----------------------------------------------------------------- validation
+
+
+def _check_technique(technique: Any) -> str:
+    if not isinstance(technique, str) or technique not in TECHNIQUES:
+        raise ValueError(
+            f"unknown technique {technique!r}; allowed: {', '.join(TECHNIQUES)}"
+        )
+    return technique
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _check_tflite_bytes(tflite_bytes: Any) -> bytes:
+    if not isinstance(tflite_bytes, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"tflite_bytes must be bytes (a .tflite flatbuffer), got "
+            f"{type(tflite_bytes).__name__}"
+        )
+    data = bytes(tflite_bytes)
+    if len(data) < 8 or data[4:8] != _TFLITE_IDENTIFIER:
+        raise ValueError(
+            "tflite_bytes is not a TFLite flatbuffer (no 'TFL3' identifier at byte 4)"
+        )
+    return data
+
+
+def _check_images(images: Any, input_shape: tuple[int, ...], what: str) -> np.ndarray:
+    x = np.asarray(images)
+    if x.ndim != 1 + len(input_shape) or tuple(x.shape[1:]) != tuple(input_shape):
+        raise ValueError(
+            f"{what} must have shape (n, {', '.join(map(str, input_shape))}) to match "
+            f"the model input, got {x.shape}"
+        )
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(
+            f"{what} must be preprocessed floating-point images (cielib.data.preprocess),"
+            f" got dtype {x.dtype}"
+        )
+    return x.astype(np.float32, copy=False)
+
+
+# ------------------------------------------------------------------ convert
+
+
+def convert(
+    model: Any,
+    technique: str,
+    *,
+    representative_images: np.ndarray | None = None,
+    num_calibration: int = 200,
+) -> bytes:
+    """Convert a Keras 2 (``tf_keras``) classifier to a TFLite flatbuffer.
+
+    The settings follow TensorFlow's post-training quantization guide
+    (:data:`DOCUMENTED_SOURCE`), one per technique:
+
+    * ``float32``: no optimization (the reference).
+    * ``float16``: ``optimizations=[DEFAULT]``, ``supported_types=[tf.float16]``.
+    * ``dynamic_int8``: ``optimizations=[DEFAULT]`` and nothing else.
+    * ``full_int8``: ``optimizations=[DEFAULT]``, a representative dataset (the first
+      ``num_calibration`` images, one at a time, as the guide does),
+      ``supported_ops=[TFLITE_BUILTINS_INT8]`` so conversion fails rather than
+      silently keeping float ops, and int8 input and output.
+
+    Args:
+        model: A built ``tf_keras`` model (e.g. from :func:`cielib.models.build_model`)
+            with one image input.
+        technique: One of :data:`TECHNIQUES`.
+        representative_images: Calibration images for ``full_int8``, already
+            preprocessed exactly like the model's inputs (float32, ``(n, H, W, C)``).
+            Training images, never test images. Ignored by other techniques.
+        num_calibration: How many of them to calibrate on (all of them if fewer).
+
+    Returns:
+        The ``.tflite`` flatbuffer.
+
+    Raises:
+        ValueError: unknown technique, ``full_int8`` without representative images,
+            or images that do not match the model input. All checked before
+            converting.
+    """
+    technique = _check_technique(technique)
+    num_calibration = _check_positive_int("num_calibration", num_calibration)
+    calibration = None
+    if technique == "full_int8":
+        if representative_images is None:
+            raise ValueError(
+                "technique 'full_int8' needs representative_images (preprocessed "
+                "float32 training images) to calibrate activation ranges"
+            )
+        input_shape = tuple(int(d) for d in model.input_shape[1:])
+        calibration = _check_images(representative_images, input_shape, "representative_images")
+        if len(calibration) == 0:
+            raise ValueError("representative_images is empty; full_int8 needs at least 1")
+        if not np.isfinite(calibration[:num_calibration]).all():
+            raise ValueError("representative_images contains NaN or infinite values")
+        calibration = calibration[:num_calibration]
+
+    from cielib.keras import tf  # lazy: only conversion needs TensorFlow
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if technique != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if technique == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif technique == "full_int8":
+
+        def representative_dataset():
+            for image in calibration:
+                yield [image[None]]
+
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    with warnings.catch_warnings():
+        # Harmless: the converter expects input statistics for int8 inputs but takes
+        # them from calibration instead.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        return bytes(converter.convert())
+
+
+# ------------------------------------------------------------ flatbuffer reading
+
+
+def _schema():
+    from ai_edge_litert import schema_py_generated as schema
+
+    return schema
+
+
+def _enum_names(cls: type) -> dict[int, str]:
+    return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def _tensor_dtype(schema, code: int) -> str:
+    return _enum_names(schema.TensorType).get(code, f"type{code}").lower()
+
+
+def _read_model(tflite_bytes: bytes) -> dict[str, Any]:
+    """Tensors, ops, inputs and outputs of every subgraph, read from the flatbuffer.
+
+    Reading the flatbuffer (with the schema ai-edge-litert ships) rather than an
+    interpreter's tensor details is what tells constants apart reliably: a constant
+    tensor points at a non-empty buffer, and op inputs say which constant is a filter
+    and which a bias. An interpreter hides this once its XNNPACK delegate has taken
+    the graph over.
+    """
+    schema = _schema()
+    buf = bytearray(tflite_bytes)
+    model = schema.Model.GetRootAs(buf, 0)
+    op_names = _enum_names(schema.BuiltinOperator)
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        # Builtin codes >= 127 live in BuiltinCode; older ones in DeprecatedBuiltinCode.
+        code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
+        codes.append(op_names.get(code, f"OP{code}"))
+
+    def buffer_bytes(index: int) -> int:
+        if index <= 0 or index >= model.BuffersLength():
+            return 0
+        b = model.Buffers(index)
+        n = b.DataLength()
+        if n == 0 and b.Offset() > 1:  # large models keep data outside the flatbuffer
+            n = int(b.Size())
+        return int(n)
+
+    subgraphs = []
+    for s in range(model.SubgraphsLength()):
+        sg = model.Subgraphs(s)
+        tensors = []
+        for t in range(sg.TensorsLength()):
+            ten = sg.Tensors(t)
+            shape = tuple(int(ten.Shape(j)) for j in range(ten.ShapeLength()))
+            q = ten.Quantization()
+            n_scales = 0 if q is None else int(q.ScaleLength())
+            scale = float(q.Scale(0)) if n_scales == 1 else None
+            zero_point = int(q.ZeroPoint(0)) if n_scales == 1 and q.ZeroPointLength() else None
+            tensors.append(
+                {
+                    "index": t,
+                    "name": (ten.Name() or b"").decode("utf-8", "replace"),
+                    "dtype": _tensor_dtype(schema, ten.Type()),
+                    "shape": shape,
+                    "size": int(np.prod(shape)) if shape else 1,
+                    "nbytes": buffer_bytes(ten.Buffer()),
+                    "is_variable": bool(ten.IsVariable()),
+                    "n_scales": n_scales,
+                    "scale": scale,
+                    "zero_point": zero_point,
+                }
+            )
+        ops = []
+        for o in range(sg.OperatorsLength()):
+            op = sg.Operators(o)
+            ops.append(
+                {
+                    "op": codes[op.OpcodeIndex()],
+                    "inputs": [int(op.Inputs(j)) for j in range(op.InputsLength())],
+                    "outputs": [int(op.Outputs(j)) for j in range(op.OutputsLength())],
+                }
+            )
+        subgraphs.append(
+            {
+                "tensors": tensors,
+                "ops": ops,
+                "inputs": [int(sg.Inputs(j)) for j in range(sg.InputsLength())],
+                "outputs": [int(sg.Outputs(j)) for j in range(sg.OutputsLength())],
+            }
+        )
+    if not subgraphs:
+        raise ValueError("the TFLite flatbuffer has no subgraphs")
+    return {"subgraphs": subgraphs}
+
+
+def _roles(sg: dict[str, Any]) -> dict[int, tuple[str, str]]:
+    """Map constant tensor index -> (role, consuming op).
+
+    A constant feeding the filter slot of a conv/dense op is ``weights``, the bias slot
+    ``bias``; a constant that reaches that slot through a ``DEQUANTIZE`` op (how
+    float16 models store weights) gets the same role.
+    """
+    producer_of: dict[int, dict[str, Any]] = {}
+    for op in sg["ops"]:
+        for t in op["outputs"]:
+            producer_of[t] = op
+    roles: dict[int, tuple[str, str]] = {}
+    consumers: dict[int, str] = {}
+    for op in sg["ops"]:
+        for t in op["inputs"]:
+            if t >= 0:
+                consumers.setdefault(t, op["op"])
+        slots = _WEIGHT_OPS.get(op["op"])
+        if slots is None:
+            continue
+        for role, slot in zip(("weights", "bias"), slots):
+            if slot is None or slot >= len(op["inputs"]):
+                continue
+            t = op["inputs"][slot]
+            if t < 0:
+                continue
+            roles[t] = (role, op["op"])
+            src = producer_of.get(t)
+            if src is not None and src["op"] == "DEQUANTIZE" and src["inputs"]:
+                roles[src["inputs"][0]] = (role, op["op"])
+    for t, op_name in consumers.items():
+        roles.setdefault(t, ("other", op_name))
+    return roles
+
+
+_INSPECT_COLUMNS = [
+    "subgraph", "index", "name", "role", "op", "dtype", "shape", "size", "nbytes",
+    "n_scales",
+]
+
+
+def inspect(tflite_bytes: bytes) -> pd.DataFrame:
+    """One row per constant tensor (weights, biases, other constants) of a model.
+
+    Constants are the tensors with data in the flatbuffer itself; they are read from
+    the flatbuffer with the schema that ai-edge-litert ships, because an interpreter's
+    tensor details cannot tell constants apart once the XNNPACK delegate has taken
+    over the graph.
+
+    Args:
+        tflite_bytes: A ``.tflite`` flatbuffer.
+
+    Returns:
+        A DataFrame with columns ``subgraph``, ``index``, ``name``, ``role``
+        (``"weights"``: a conv/dense filter, ``"bias"``, or ``"other"`` such as a
+        reshape's target shape), ``op`` (the op that consumes it; for float16 weights
+        the conv/dense op behind their ``DEQUANTIZE``), ``dtype`` (``"float32"``,
+        ``"float16"``, ``"int8"``, ``"int32"``, ...), ``shape`` (tuple), ``size``
+        (elements), ``nbytes`` (stored bytes) and ``n_scales`` (quantization scales:
+        0 = not quantized, 1 = per tensor, more = per channel).
+
+    Raises:
+        TypeError, ValueError: ``tflite_bytes`` is not a TFLite flatbuffer.
+    """
+    parsed = _read_model(_check_tflite_bytes(tflite_bytes))
+    rows = []
+    for s, sg in enumerate(parsed["subgraphs"]):
+        roles = _roles(sg)
+        for t in sg["tensors"]:
+            if t["nbytes"] == 0 or t["is_variable"]:
+                continue
+            role, op = roles.get(t["index"], ("other", ""))
+            rows.append({"subgraph": s, **{k: t[k] for k in _INSPECT_COLUMNS[1:] if k in t},
+                         "role": role, "op": op})
+    return pd.DataFrame(rows, columns=_INSPECT_COLUMNS)
+
+
+def _io_dtypes(parsed: dict[str, Any]) -> tuple[str, str]:
+    sg = parsed["subgraphs"][0]
+    tensors = sg["tensors"]
+    ins = {tensors[i]["dtype"] for i in sg["inputs"]}
+    outs = {tensors[i]["dtype"] for i in sg["outputs"]}
+    return ",".join(sorted(ins)), ",".join(sorted(outs))
+
+
+def verify(tflite_bytes: bytes, technique: str) -> dict[str, Any]:
+    """Check that a flatbuffer is quantized the way ``technique`` asks.
+
+    A converter setting that silently does nothing would otherwise pass for a
+    quantized model and its accuracy would be the float model's. Rules (on the
+    conv/dense weight tensors found by :func:`inspect`):
+
+    * ``float32``: every weight float32; input and output float32.
+    * ``float16``: every weight float16; input and output float32.
+    * ``dynamic_int8``: every weight with at least :data:`DYNAMIC_MIN_ELEMENTS`
+      elements int8 (smaller ones may stay float32, as the converter leaves them),
+      at least one int8 weight, no float16; input and output float32.
+    * ``full_int8``: every weight int8, every bias int32; input and output int8.
+
+    Args:
+        tflite_bytes: A ``.tflite`` flatbuffer.
+        technique: One of :data:`TECHNIQUES`.
+
+    Returns:
+        ``{"technique", "weight_dtypes": {dtype: count}, "bias_dtypes": {...},
+        "n_weight_tensors", "weight_bytes", "input_dtype", "output_dtype"}``.
+
+    Raises:
+        ValueError: unknown technique; TypeError/ValueError: not a flatbuffer.
+        QuantizationError: the model does not match the technique (the message says
+            which tensors are wrong and what was expected).
+    """
+    technique = _check_technique(technique)
+    data = _check_tflite_bytes(tflite_bytes)
+    parsed = _read_model(data)
+    table = inspect(data)
+    weights = table[table["role"] == "weights"]
+    biases = table[table["role"] == "bias"]
+    input_dtype, output_dtype = _io_dtypes(parsed)
+    summary = {
+        "technique": technique,
+        "weight_dtypes": dict(sorted(Counter(weights["dtype"]).items())),
+        "bias_dtypes": dict(sorted(Counter(biases["dtype"]).items())),
+        "n_weight_tensors": int(len(weights)),
+        "weight_bytes": int(weights["nbytes"].sum()),
+        "input_dtype": input_dtype,
+        "output_dtype": output_dtype,
+    }
+    problems: list[str] = []
+
+    def bad(frame: pd.DataFrame, expected: str, what: str = "weight") -> None:
+        wrong = frame[frame["dtype"] != expected]
+        if len(wrong):
+            shown = ", ".join(f"{n!r} ({d})" for n, d in zip(wrong["name"][:5], wrong["dtype"][:5]))
+            more = f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
+            problems.append(f"{len(wrong)} {what} tensor(s) are not {expected}: {shown}{more}")
+
+    io_expected = "int8" if technique == "full_int8" else "float32"
+    if len(weights) == 0:
+        problems.append("no conv/dense weight tensors found")
+    if technique == "float32":
+        bad(weights, "float32")
+    elif technique == "float16":
+        bad(weights, "float16")
+    elif technique == "dynamic_int8":
+        bad(weights[weights["size"] >= DYNAMIC_MIN_ELEMENTS], "int8")
+        others = weights[~weights["dtype"].isin(["int8", "float32"])]
+        if len(others):
+            problems.append(
+                f"{len(others)} weight tensor(s) are neither int8 nor float32: "
+                f"{sorted(set(others['dtype']))}"
+            )
+        if len(weights) and not (weights["dtype"] == "int8").any():
+            problems.append(
+                "no weight tensor is int8 (the converter skips tensors with fewer than "
+                f"{DYNAMIC_MIN_ELEMENTS} elements; is every layer that small?)"
+            )
+    else:
+        bad(weights, "int8")
+        bad(biases, "int32", what="bias")
+    if input_dtype != io_expected:
+        problems.append(f"input is {input_dtype}, expected {io_expected}")
+    if output_dtype != io_expected:
+        problems.append(f"output is {output_dtype}, expected {io_expected}")
+    if problems:
+        raise QuantizationError(
+            f"model is not quantized as {technique!r} asks (weights: "
+            f"{summary['weight_dtypes']}): " + "; ".join(problems)
+        )
+    return summary
+
+
+# ------------------------------------------------------------------ inference
+
+
+def _quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype) -> np.ndarray:
+    """Float -> integer as TFLite's QUANTIZE op does: round half away from zero, clip."""
+    info = np.iinfo(dtype)
+    v = x / np.float32(scale) + np.float32(zero_point)
+    v = np.sign(v) * np.floor(np.abs(v) + 0.5)
+    return np.clip(v, info.min, info.max).astype(dtype)
+
+
+class TFLiteClassifier:
+    """A LiteRT interpreter around a one-input, one-output TFLite classifier.
+
+    It hides the two things that make TFLite models awkward to evaluate: the batch
+    size is fixed until the input is resized (done here, re-allocating only when the
+    batch size changes), and full-integer models take and give int8 (quantized and
+    dequantized here with the model's own scale and zero point).
+
+    Args:
+        tflite_bytes: A ``.tflite`` flatbuffer with one image input and one output.
+        num_threads: CPU threads for the interpreter. ``None`` means 1, what
+            ai-edge-litert 2.3.0 uses when it is not given; passed explicitly so the
+            recorded number is the one used.
+        xnnpack: ``True`` (LiteRT's default) lets the default XNNPACK delegate run
+            the ops it supports; ``False`` runs LiteRT's builtin kernels only
+            (``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``), to see how much
+            of a speed difference comes from the delegate.
+
+    Attributes:
+        num_threads: CPU threads given to the interpreter (``None`` became 1).
+        xnnpack: Whether the default XNNPACK delegate was allowed.
+        input_dtype, output_dtype: NumPy dtypes of the model's input and output.
+        input_scale_zero_point, output_scale_zero_point: ``(scale, zero_point)`` of an
+            integer input/output, else ``None``.
+        input_shape: Shape of one image, ``(H, W, C)``.
+        n_classes: Length of the output rows.
+    """
+
+    def __init__(
+        self, tflite_bytes: bytes, *, num_threads: int | None = None, xnnpack: bool = True
+    ):
+        data = _check_tflite_bytes(tflite_bytes)
+        if num_threads is None:
+            num_threads = 1
+        num_threads = _check_positive_int("num_threads", num_threads)
+        if not isinstance(xnnpack, bool):
+            raise ValueError(f"xnnpack must be True or False, got {xnnpack!r}")
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        self.num_threads = num_threads
+        self.xnnpack = xnnpack
+        resolver = (
+            OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
+        self._interpreter = Interpreter(
+            model_content=data, num_threads=num_threads, experimental_op_resolver_type=resolver
+        )
+        ins = self._interpreter.get_input_details()
+        outs = self._interpreter.get_output_details()
+        if len(ins) != 1 or len(outs) != 1:
+            raise ValueError(
+                f"TFLiteClassifier needs one input and one output, model has "
+                f"{len(ins)} and {len(outs)}"
+            )
+        self._in, self._out = ins[0], outs[0]
+        self.input_dtype = np.dtype(self._in["dtype"])
+        self.output_dtype = np.dtype(self._out["dtype"])
+        self.input_shape = tuple(int(d) for d in self._in["shape"][1:])
+        self.n_classes = int(self._out["shape"][-1])
+        self.input_scale_zero_point = self._scale_zero_point(self._in)
+        self.output_scale_zero_point = self._scale_zero_point(self._out)
+        self._batch: int | None = None
+
+    @staticmethod
+    def _scale_zero_point(details: dict[str, Any]) -> tuple[float, int] | None:
+        if not np.issubdtype(np.dtype(details["dtype"]), np.integer):
+            return None
+        scale, zero_point = details["quantization"]
+        if not scale:
+            raise ValueError(f"integer tensor {details['name']!r} has no quantization scale")
+        return float(scale), int(zero_point)
+
+    @property
+    def interpreter(self):
+        """The underlying ``ai_edge_litert`` interpreter (for low-level checks)."""
+        return self._interpreter
+
+    @property
+    def input_index(self) -> int:
+        return int(self._in["index"])
+
+    @property
+    def output_index(self) -> int:
+        return int(self._out["index"])
+
+    def prepare(self, x: np.ndarray) -> None:
+        """Set one batch as the model input (resizing and quantizing as needed).
+
+        Resizing re-allocates every tensor (and re-plans the XNNPACK delegate), so it
+        happens only when the batch size differs from the previous call.
+        """
+        x = _check_images(x, self.input_shape, "x")
+        n = len(x)
+        if n == 0:
+            raise ValueError("cannot run an empty batch")
+        if n != self._batch:
+            self._interpreter.resize_tensor_input(self.input_index, [n, *self.input_shape])
+            self._interpreter.allocate_tensors()
+            self._batch = n
+        if self.input_scale_zero_point is not None:
+            scale, zero_point = self.input_scale_zero_point
+            x = _quantize(x, scale, zero_point, self.input_dtype)
+        self._interpreter.set_tensor(self.input_index, np.ascontiguousarray(x))
+
+    def invoke(self) -> None:
+        """Run the model on the batch set by :meth:`prepare`."""
+        self._interpreter.invoke()
+
+    def output(self, *, renormalize: bool = True) -> np.ndarray:
+        """The last invocation's output as float32 probabilities (see predict_proba)."""
+        out = self._interpreter.get_tensor(self.output_index)
+        if self.output_scale_zero_point is None:
+            return out.astype(np.float32, copy=False)
+        scale, zero_point = self.output_scale_zero_point
+        probs = (out.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+        if renormalize:
+            sums = probs.sum(axis=1, keepdims=True)
+            probs = np.divide(probs, sums, out=np.full_like(probs, 1.0 / probs.shape[1]),
+                              where=sums > 0)
+        return probs
+
+    def predict_proba(
+        self, x: np.ndarray, *, batch_size: int = 256, renormalize: bool = True
+    ) -> np.ndarray:
+        """Class probabilities for preprocessed float images, ``(n, n_classes)`` float32.
+
+        Args:
+            x: Images preprocessed like the Keras model's inputs (float,
+                ``(n, *input_shape)``); int8 models get them quantized with their own
+                input scale and zero point (rounding half away from zero and clipping,
+                as TFLite's QUANTIZE op does).
+            batch_size: Images per invocation; the last batch may be smaller.
+            renormalize: For an integer output only: divide each dequantized row by
+                its sum. An int8 softmax has steps of 1/256, so its rows can miss 1 by
+                up to about ``n_classes / 512`` (0.02 for 10 classes), more than the
+                1e-2 :func:`cielib.evaluate.summary_metrics` accepts. Dividing by a
+                positive row sum keeps every ranking, so top-1 and top-5 do not
+                change (an all-zero row, impossible for a softmax, would become
+                uniform). Float outputs are returned as they are.
+
+        Returns:
+            float32 array whose rows are probabilities.
+        """
+        batch_size = _check_positive_int("batch_size", batch_size)
+        x = _check_images(x, self.input_shape, "x")
+        chunks = []
+        for start in range(0, len(x), batch_size):
+            self.prepare(x[start:start + batch_size])
+            self.invoke()
+            chunks.append(self.output(renormalize=renormalize).copy())
+        if not chunks:
+            return np.empty((0, self.n_classes), dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def latency(
+    classifier: TFLiteClassifier,
+    x: np.ndarray,
+    *,
+    batch_size: int = 1,
+    warmup: int = 3,
+    repeats: int = 20,
+) -> dict[str, Any]:
+    """Time ``invoke()`` alone on one batch of ``batch_size`` images.
+
+    The input is set (and quantized) once beforehand, so only the model runs inside
+    the timer; warm-up invocations are discarded (the first ones pay for memory
+    planning and delegate set-up).
+
+    Args:
+        classifier: The model to time.
+        x: At least ``batch_size`` preprocessed images; the first ``batch_size`` are used.
+        batch_size: Images per invocation (1 = latency, large = throughput).
+        warmup: Untimed invocations first (>= 0).
+        repeats: Timed invocations (>= 1).
+
+    Returns:
+        ``{"batch_size", "num_threads", "warmup", "repeats", "median_s", "min_s",
+        "max_s", "images_per_s", "cpu_median_s"}``: wall seconds per invocation
+        (``time.perf_counter``), ``images_per_s = batch_size / median_s``, and the
+        median process CPU seconds per invocation (read just outside the wall-clock
+        window so it does not inflate it). With one thread, wall time well above CPU
+        time means other work on the machine disturbed the timing. With more threads
+        Linux may not yet have counted the worker threads' time in such short
+        windows, so there it is only a lower bound.
+    """
+    if not isinstance(classifier, TFLiteClassifier):
+        raise TypeError(f"classifier must be a TFLiteClassifier, got {type(classifier).__name__}")
+    batch_size = _check_positive_int("batch_size", batch_size)
+    repeats = _check_positive_int("repeats", repeats)
+    if not _is_int(warmup) or warmup < 0:
+        raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+    x = _check_images(x, classifier.input_shape, "x")
+    if len(x) < batch_size:
+        raise ValueError(f"x has {len(x)} images, fewer than batch_size={batch_size}")
+    classifier.prepare(x[:batch_size])
+    for _ in range(warmup):
+        classifier.invoke()
+    times, cpu = [], []
+    for _ in range(repeats):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        classifier.invoke()
+        t1 = time.perf_counter()
+        cpu.append(time.process_time() - c0)
+        times.append(t1 - t0)
+    median = statistics.median(times)
+    return {
+        "batch_size": batch_size,
+        "num_threads": classifier.num_threads,
+        "warmup": int(warmup),
+        "repeats": repeats,
+        "median_s": median,
+        "min_s": min(times),
+        "max_s": max(times),
+        "images_per_s": batch_size / median if median > 0 else float("inf"),
+        "cpu_median_s": statistics.median(cpu),
+    }
