@@ -98,6 +98,8 @@ class Profile:
     techniques: tuple[str, ...]
     seeds: tuple[int, ...]
     source: str = ""
+    quantize_pruned: bool = False  # also quantize every pruned model (pruned + int8 + gzip)
+    representative_size: int = 200  # calibration images for full-integer int8
 
     def task(self, name: str) -> Task:
         for t in self.tasks:
@@ -114,7 +116,8 @@ class Profile:
 
 _TASK_FIELDS = {f.name: f for f in dataclasses.fields(Task) if f.name != "name"}
 _REQUIRED_TASK = {"dataset", "model", "optimizer", "learning_rate", "epochs", "batch_size"}
-_PROFILE_KEYS = {"name", "description", "sparsities", "techniques", "seeds"}
+_PROFILE_KEYS = {"name", "description", "sparsities", "techniques", "seeds", "quantize_pruned",
+                 "representative_size"}
 
 
 def available_profiles() -> list[str]:
@@ -183,7 +186,16 @@ def parse_profile(raw: dict[str, Any], *, source: str = "<dict>") -> Profile:
         techniques=validate_techniques(prof.get("techniques", []), where=where),
         seeds=validate_seeds(prof["seeds"], where=where),
         source=source,
+        quantize_pruned=_typed(prof.get("quantize_pruned", False), bool, "profile.quantize_pruned", where),
+        representative_size=_positive(prof.get("representative_size", 200), "profile.representative_size", where),
     )
+
+
+def _positive(value: Any, key: str, where: str) -> int:
+    value = _typed(value, int, key, where)
+    if value < 1:
+        raise ConfigError(f"{where}: {key} must be >= 1, got {value}")
+    return value
 
 
 def _typed(value: Any, kind: type | tuple[type, ...], key: str, where: str) -> Any:

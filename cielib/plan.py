@@ -18,9 +18,12 @@ import cielib
 from cielib import config, notebooks, runs
 from cielib.config import ConfigError, Profile
 
-STAGES = ("train", "results", "cie")
-# Analysis stages: one run per task, reading every training run of the task.
-ANALYSES = ("results", "cie")
+STAGES = ("train", "quantize", "results", "quantization", "cie")
+# Analysis stages: one run per task, reading every training (and quantize) run of it.
+ANALYSES = ("results", "quantization", "cie")
+# float32 TFLite is always converted too: the reference every quantized size and speed
+# is compared with.
+REFERENCE_TECHNIQUE = "float32"
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,8 @@ def build_plan(
     h_train = notebooks.source_hash(nb_train)
     analysis_nb = {name: notebooks.notebook_path(name) for name in ANALYSES}
     notes: list[str] = []
-    if prof.techniques:
-        notes.append("quantization is not implemented yet: techniques are not planned")
+    nb_quant = notebooks.notebook_path("quantize")
+    h_quant = notebooks.source_hash(nb_quant)
 
     specs: list[runs.RunSpec] = []
     def train_spec(task, sparsity: float, seed: int) -> runs.RunSpec:
@@ -125,15 +128,38 @@ def build_plan(
             sparsities = (0.0, *sparsities)  # fine-tuning needs its dense baseline
             notes.append(f"{task.name}: prune_from=baseline adds the dense runs it fine-tunes")
         train_ids = []
+        quant_ids = []
+        techniques = (REFERENCE_TECHNIQUE, *prof.techniques) if prof.techniques else ()
         for sparsity in sorted(sparsities):
             for seed in prof.seeds:
                 spec = train_spec(task, sparsity, seed)
                 specs.append(spec)
                 train_ids.append(spec.run_id)
+                if sparsity > 0 and not prof.quantize_pruned:
+                    continue
+                for technique in techniques:
+                    q = runs.RunSpec(
+                        stage="quantize", notebook=str(nb_quant.name),
+                        params={"task": task.name, "dataset": task.dataset, "model": task.model,
+                                "sparsity": sparsity, "seed": seed, "technique": technique,
+                                "representative_size": prof.representative_size,
+                                # speed is a property of architecture and technique:
+                                # measure it once per (task, sparsity, technique)
+                                "measure_speed": seed == prof.seeds[0]},
+                        upstream=(spec.run_id,), notebook_hash=h_quant, version=version,
+                        runtime={"source_dir": str(runs.run_path(runs_dir, "train", spec.run_id)),
+                                 "data_dir": overrides.data_dir, "threads": threads},
+                    )
+                    specs.append(q)
+                    quant_ids.append(q.run_id)
         for name, nb in analysis_nb.items():
+            if name == "quantization" and not quant_ids:
+                continue
             runtime = {"runs_dir": str(runs_dir)}
             if name == "cie":
                 runtime["data_dir"] = overrides.data_dir
+            upstream = {"results": train_ids, "quantization": quant_ids,
+                        "cie": train_ids + quant_ids}[name]
             specs.append(
                 runs.RunSpec(
                     stage=name,
@@ -144,7 +170,7 @@ def build_plan(
                         "stand_in_for": task.stand_in_for,
                         "profile": prof.name,
                     },
-                    upstream=tuple(train_ids),
+                    upstream=tuple(upstream),
                     notebook_hash=notebooks.source_hash(nb),
                     version=version,
                     runtime=runtime,
@@ -163,5 +189,5 @@ def notebook_parameters(spec: runs.RunSpec, run_dir: Path) -> dict[str, Any]:
     params.update({k: v for k, v in spec.runtime.items()})
     params["run_dir"] = str(run_dir)
     if spec.stage in ANALYSES:
-        params["inputs"] = list(spec.upstream)
+        params["inputs"] = list(spec.upstream)  # run ids; the notebook finds their stages
     return params

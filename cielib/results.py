@@ -14,14 +14,20 @@ import pandas as pd
 from cielib import runs
 
 
-def find_runs(runs_dir: str | Path, stage: str, run_ids: Iterable[str]) -> list[Path]:
-    """The directories of the given finished runs; a missing or unfinished one is an error."""
+def find_runs(runs_dir: str | Path, run_ids: Iterable[str], *, stage: str | None = None) -> list[Path]:
+    """The directories of the given finished runs, in the given order.
+
+    Run ids are unique across stages, so each is looked up in every stage; with
+    ``stage`` only the runs of that stage are returned (the others are skipped). A run
+    that is missing or unfinished is an error: an analysis never reads partial inputs.
+    """
     out = []
     for rid in run_ids:
-        path = runs.run_path(Path(runs_dir), stage, rid)
-        if not runs.is_done(path):
-            raise FileNotFoundError(f"run {rid} ({stage}) is not done: {path}")
-        out.append(path)
+        found = [p.parent for p in Path(runs_dir).glob(f"*/{rid}/{runs.DONE}")]
+        if not found:
+            raise FileNotFoundError(f"run {rid} is not done (looked in {runs_dir}/*/{rid})")
+        if stage is None or found[0].parent.name == stage:
+            out.append(found[0])
     return out
 
 
@@ -55,10 +61,25 @@ def histories(run_dirs: Iterable[Path]) -> pd.DataFrame:
 def setting_name(params: dict) -> str:
     """How a run's compression setting is named in tables: dense, sparsity 0.5, float16."""
     technique = params.get("technique")
-    if technique:
-        return str(technique)
+    if not isinstance(technique, str):  # absent, None, or NaN from a DataFrame row
+        technique = ""
     sparsity = float(params.get("sparsity") or 0.0)
+    if technique:
+        return str(technique) if sparsity == 0 else f"sparsity {sparsity:g} + {technique}"
     return "dense" if sparsity == 0 else f"sparsity {sparsity:g}"
+
+
+_TECHNIQUE_ORDER = ("float32", "float16", "dynamic_int8", "full_int8")
+
+
+def setting_order(name: str) -> tuple:
+    """Sort key putting settings in the paper's table order: dense, sparsities, techniques."""
+    if name == "dense":
+        return (0, 0.0, -1)
+    sparsity, _, technique = name.partition(" + ") if name.startswith("sparsity") else ("", "", name)
+    s = float(sparsity.split(" ")[1]) if sparsity else 0.0
+    t = _TECHNIQUE_ORDER.index(technique) if technique in _TECHNIQUE_ORDER else -1
+    return (1 if t < 0 else 2, s, t)
 
 
 def predictions_by_setting(run_dirs: Iterable[Path]) -> tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]:

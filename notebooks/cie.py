@@ -37,7 +37,7 @@ task = "demo"
 task_label = ""
 stand_in_for = ""
 profile = "quick"
-inputs = []  # run ids of the task's training runs (every sparsity and seed)
+inputs = []  # run ids of the task's training and quantize runs (every setting and seed)
 alpha = 0.05  # significance level of the t-tests
 correction = "none"  # "none" or "fdr_bh" (Benjamini-Hochberg over classes)
 runs_dir = "runs"
@@ -54,15 +54,16 @@ from IPython.display import Markdown, display
 from cielib import cie, data, figures, results, runs
 
 out = Path(run_dir)
-train_dirs = results.find_runs(runs_dir, "train", inputs)
-table = results.run_table(train_dirs)
-y_true, preds = results.predictions_by_setting(train_dirs)
-class_names = runs.read_json(train_dirs[0] / runs.METRICS)["class_names"]
+run_dirs = results.find_runs(runs_dir, inputs)
+table = results.run_table(run_dirs)
+table["setting"] = [results.setting_name(r) for r in table.to_dict("records")]
+y_true, preds = results.predictions_by_setting(run_dirs)
+class_names = runs.read_json(run_dirs[0] / runs.METRICS)["class_names"]
 corr = None if correction == "none" else correction
 title = task_label or task
 base = preds.pop("dense")
 seeds = sorted(base)
-settings = {k: v for k, v in sorted(preds.items(), key=lambda kv: kv[0])}
+settings = dict(sorted(preds.items(), key=lambda kv: results.setting_order(kv[0])))
 intro = (f"## {title}: compression identified exemplars\n\n{len(seeds)} dense model(s) "
          f"(seeds {', '.join(map(str, seeds))}) against {len(settings)} compression setting(s); "
          f"{len(y_true)} test images. Population tests at alpha = {alpha}"
@@ -88,7 +89,7 @@ paper_table = first.add_suffix(f" (seed {seeds[0]})").join(spread)
 paper_table.round(2)
 
 # %%
-sparsity_rows = single[single["setting"].str.startswith("sparsity")].assign(
+sparsity_rows = single[single["setting"].str.fullmatch(r"sparsity [\d.]+")].assign(
     sparsity=lambda d: d["setting"].str.split(" ").str[1].astype(float), task=title)
 if len(sparsity_rows):
     fig = figures.metric_by_sparsity(sparsity_rows, metric="impacted_images",
@@ -112,12 +113,12 @@ for name, by_seed in settings.items():
     pop = cie.population_cie(y_true, results.stack_seeds(base, common),
                              results.stack_seeds(by_seed, common), alpha=alpha, correction=corr)
     pops[name] = pop
-    runs_of = table[table.apply(lambda r: results.setting_name(r.to_dict()) == name, axis=1)]
+    runs_of = table[table["setting"] == name]
     rows.append({"setting": name, "seeds": len(common), "top1": runs_of["top1"].mean(),
                  "top5": runs_of["top5"].mean(),
                  "significant_classes": len(pop.impacted_classes),
                  "cie_images": int(pop.cie_images.size)})
-dense_runs = table[table["sparsity"] == 0]
+dense_runs = table[table["setting"] == "dense"]
 hooker = pd.DataFrame([{"setting": "dense", "seeds": len(seeds), "top1": dense_runs["top1"].mean(),
                         "top5": dense_runs["top5"].mean(), "significant_classes": 0,
                         "cie_images": 0}] + rows).set_index("setting")
@@ -132,7 +133,8 @@ hooker.round(4) if pops else display(Markdown("*Fewer than two seeds: the popula
 
 # %%
 if pops:
-    strongest = list(pops)[-1]
+    pruned = [n for n in pops if n.startswith("sparsity") and "+" not in n]
+    strongest = pruned[-1] if pruned else list(pops)[-1]
     pop = pops[strongest]
     fig = figures.class_recall_change(pop.table, class_names=class_names,
                                       title=f"{title}: {strongest} vs dense")
@@ -150,7 +152,7 @@ if pops:
 
 # %%
 if pops and pops[strongest].cie_images.size:
-    ds = data.load_dataset(runs.read_json(train_dirs[0] / runs.PARAMS)["params"]["dataset"],
+    ds = data.load_dataset(runs.read_json(run_dirs[0] / runs.PARAMS)["params"]["dataset"],
                            data_dir=data_dir)
     cie_rows = pops[strongest].images.loc[pops[strongest].cie_images]
     fig = figures.cie_gallery(ds.x_test, cie_rows, class_names=class_names, max_images=12,

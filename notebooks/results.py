@@ -40,7 +40,7 @@ from IPython.display import Markdown, display
 from cielib import evaluate, figures, results, runs
 
 out = Path(run_dir)
-train_dirs = results.find_runs(runs_dir, "train", inputs)
+train_dirs = results.find_runs(runs_dir, inputs, stage="train")
 table = results.run_table(train_dirs)
 hist = results.histories(train_dirs)
 title = task_label or task
@@ -164,5 +164,6 @@ if len(reports) == 2:
 
 # %% tags=["assert"]
 assert len(table) == len(inputs), "a training run is missing from the store"
+assert set(table["run_id"]) == set(inputs)
 assert table["top1"].between(0, 1).all()
 assert (table["measured_sparsity"] - table["sparsity"]).abs().max() <= 0.01

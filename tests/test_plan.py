@@ -61,3 +61,30 @@ def test_every_planned_parameter_is_declared(prof, tmp_path):
     with pytest.raises(ParameterError, match="typo_param"):
         notebooks.check_parameters(notebooks.notebook_path("train"),
                                    plan.notebook_parameters(bad, Path("x")))
+
+
+def test_quantize_runs_follow_their_training_run(prof, tmp_path):
+    p = plan.build_plan(prof, plan.Overrides(sparsities=[0.0, 0.5], techniques=["float16", "full_int8"]),
+                        runs_dir=tmp_path)
+    train = {s.run_id: s for s in p.by_stage("train")}
+    quant = p.by_stage("quantize")
+    # float32 is always added as the reference; pruned models are not quantized by default
+    assert sorted({q.params["technique"] for q in quant}) == ["float16", "float32", "full_int8"]
+    assert len(quant) == 3 * len(prof.seeds)
+    for q in quant:
+        (src,) = q.upstream
+        assert train[src].params["sparsity"] == 0 and train[src].params["seed"] == q.params["seed"]
+        assert q.runtime["source_dir"].endswith(src)
+        assert q.params["measure_speed"] == (q.params["seed"] == prof.seeds[0])
+    (quantization,) = p.by_stage("quantization")
+    assert set(quantization.upstream) == {q.run_id for q in quant}
+    (cie_spec,) = p.by_stage("cie")
+    assert set(cie_spec.upstream) == set(train) | {q.run_id for q in quant}
+
+
+def test_quantize_pruned_and_no_techniques(prof, tmp_path):
+    both = dataclasses.replace(prof, quantize_pruned=True)
+    p = plan.build_plan(both, plan.Overrides(sparsities=[0.0, 0.5], techniques=["float16"]), runs_dir=tmp_path)
+    assert {q.params["sparsity"] for q in p.by_stage("quantize")} == {0.0, 0.5}
+    none = plan.build_plan(prof, plan.Overrides(techniques=[]), runs_dir=tmp_path)
+    assert not none.by_stage("quantize") and not none.by_stage("quantization")

@@ -95,3 +95,15 @@ def test_prediction_schema_is_checked(tmp_path):
         runs.save_predictions(tmp_path / "p.npz", y_true=np.zeros(3), y_pred=np.zeros(2), probs=np.zeros((3, 2)))
     with pytest.raises(ValueError, match="n_images, n_classes"):
         runs.save_predictions(tmp_path / "p.npz", y_true=np.zeros(3), y_pred=np.zeros(3), probs=np.zeros(3))
+
+
+def test_setting_names_and_order():
+    from cielib import results
+
+    assert results.setting_name({"sparsity": 0.0}) == "dense"
+    assert results.setting_name({"sparsity": 0.5, "technique": float("nan")}) == "sparsity 0.5"
+    assert results.setting_name({"sparsity": 0.0, "technique": "float16"}) == "float16"
+    assert results.setting_name({"sparsity": 0.9, "technique": "full_int8"}) == "sparsity 0.9 + full_int8"
+    names = ["full_int8", "sparsity 0.9", "dense", "float32", "sparsity 0.3", "sparsity 0.9 + full_int8"]
+    assert sorted(names, key=results.setting_order) == [
+        "dense", "sparsity 0.3", "sparsity 0.9", "float32", "full_int8", "sparsity 0.9 + full_int8"]
