@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from conftest import run_all
+import pandas as pd
+
+from conftest import TINY_PROFILE, run_all
 
 
 def _written(root):
@@ -54,34 +56,47 @@ def test_malformed_profile_and_missing_data(tmp_path, project):
     assert _written(project) == []
 
 
+FULL_TINY = TINY_PROFILE.replace("sparsities = [0.0]", "sparsities = [0.0, 0.5]").replace(
+    "techniques = []", 'techniques = ["dynamic_int8"]')
+
+
 @pytest.mark.slow
-def test_tiny_profile_end_to_end_then_cached(tiny_profile, project):
-    res = run_all("--profile", str(tiny_profile), root=project)
+def test_tiny_profile_end_to_end_then_cached(tmp_path, project):
+    prof = tmp_path / "tiny_full.toml"
+    prof.write_text(FULL_TINY)
+    res = run_all("--profile", str(prof), root=project)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "3 ran" in res.stdout
+    # 2 seeds x 2 sparsities; float32 + dynamic_int8 per dense model; 3 analyses
+    assert "11 ran" in res.stdout
     report = project / "report" / "report.html"
     html = report.read_text()
-    assert "Training curves" in html and "data:image/png;base64," in html
-    assert "oneDNN" not in html
+    for heading in ("Pruning results", "post-training quantization", "compression identified exemplars",
+                    "Does the single-model schema find what the population schema finds"):
+        assert heading in html
+    assert html.count("data:image/png;base64,") >= 8  # figures are embedded
+    assert "oneDNN" not in html and "Traceback" not in html
     runs = project / "runs"
-    index = (runs / "index.csv").read_text().splitlines()
-    assert len(index) == 1 + 3  # header + 2 train runs + 1 results run
-    train_dirs = [p.parent for p in (runs / "train").glob("*/DONE")]
-    assert len(train_dirs) == 2
-    for d in train_dirs:
+    index = pd.read_csv(runs / "index.csv")
+    assert sorted(index["stage"].value_counts().items()) == [
+        ("cie", 1), ("quantization", 1), ("quantize", 4), ("results", 1), ("train", 4)]
+    pruned = index[(index["stage"] == "train") & (index["sparsity"] == 0.5)]
+    assert (pruned["measured_sparsity"] - 0.5).abs().max() <= 0.01
+    assert (pruned["gzip_bytes"] < index.loc[index["sparsity"].eq(0) & index["stage"].eq("train"),
+                                             "gzip_bytes"].min()).all()
+    for d in [p.parent for p in (runs / "train").glob("*/DONE")]:
         for name in ("params.json", "metrics.json", "predictions.npz", "model.keras",
-                     "executed.ipynb", "history.csv"):
+                     "executed.ipynb", "history.csv", "sparsity.csv"):
             assert (d / name).is_file(), f"{d.name} lacks {name}"
         metrics = json.loads((d / "metrics.json").read_text())
         assert 0.5 < metrics["top1"] <= 1.0
     mtimes = {p: p.stat().st_mtime for p in runs.rglob("DONE")}
 
-    again = run_all("--profile", str(tiny_profile), root=project)
+    again = run_all("--profile", str(prof), root=project)
     assert again.returncode == 0, again.stderr
-    assert "every run was already done" in again.stdout and "3 cached" in again.stdout
+    assert "every run was already done" in again.stdout and "11 cached" in again.stdout
     assert {p: p.stat().st_mtime for p in runs.rglob("DONE")} == mtimes
     assert report.is_file()
 
-    dry = run_all("--profile", str(tiny_profile), "--epochs", "3", "--dry-run", root=project)
+    dry = run_all("--profile", str(prof), "--epochs", "3", "--dry-run", root=project)
     assert dry.returncode == 0
     assert "epochs: 2 -> 3" in dry.stdout and "upstream runs changed" in dry.stdout
