@@ -352,3 +352,29 @@ def cie_gallery(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def utilization_traces(traces: pd.DataFrame, *, column: str, hue: str = "sparsity",
+                       title: str = "", ylabel: str | None = None) -> plt.Figure:
+    """Smoothed utilization over training time, one line per ``hue`` value.
+
+    Like the paper's Figures 22 and 30. ``traces`` holds ``t``, ``column`` (already
+    smoothed by the caller if wanted), ``hue`` and ``train_seconds`` (the run's total
+    training time, shown in the legend: the paper's point was that pruned runs take
+    longer at the same utilization).
+    """
+    need = {"t", column, hue, "train_seconds"}
+    if need - set(traces.columns):
+        raise ValueError(f"traces lack column(s) {sorted(need - set(traces.columns))}")
+    fig, ax = plt.subplots(figsize=(7, 3.4), constrained_layout=True)
+    for value, grp in traces.groupby(hue, sort=True):
+        ax.plot(grp["t"], grp[column], lw=1.4,
+                label=f"{hue} {value:g}: {grp['train_seconds'].iloc[0]:.1f} s"
+                if isinstance(value, (int, float)) else f"{value}")
+    ax.set_xlabel("seconds since training started")
+    ax.set_ylabel(ylabel or column.replace("_", " "))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", title=f"{hue}: training time")
+    if title:
+        ax.set_title(title)
+    return fig

@@ -18,9 +18,9 @@ import cielib
 from cielib import config, notebooks, runs
 from cielib.config import ConfigError, Profile
 
-STAGES = ("train", "quantize", "results", "quantization", "cie")
+STAGES = ("train", "quantize", "results", "profiling", "quantization", "cie")
 # Analysis stages: one run per task, reading every training (and quantize) run of it.
-ANALYSES = ("results", "quantization", "cie")
+ANALYSES = ("results", "profiling", "quantization", "cie")
 # float32 TFLite is always converted too: the reference every quantized size and speed
 # is compared with.
 REFERENCE_TECHNIQUE = "float32"
@@ -158,7 +158,7 @@ def build_plan(
             runtime = {"runs_dir": str(runs_dir)}
             if name == "cie":
                 runtime["data_dir"] = overrides.data_dir
-            upstream = {"results": train_ids, "quantization": quant_ids,
+            upstream = {"results": train_ids, "profiling": train_ids, "quantization": quant_ids,
                         "cie": train_ids + quant_ids}[name]
             specs.append(
                 runs.RunSpec(

@@ -20,7 +20,7 @@ def test_grid_and_results_upstream(prof, tmp_path):
     p = plan.build_plan(prof, plan.Overrides(sparsities=[0.0, 0.5]), runs_dir=tmp_path)
     train = p.by_stage("train")
     assert len(train) == 2 * 2  # sparsities x seeds
-    for stage in ("results", "cie"):
+    for stage in ("results", "profiling", "cie"):
         (res,) = p.by_stage(stage)
         assert set(res.upstream) == {s.run_id for s in train}
     dense = [s for s in train if s.params["sparsity"] == 0]
