@@ -267,7 +267,7 @@ def build_report(plan, runs_dir: Path, index) -> Path | None:
     executed = [
         runs.run_path(runs_dir, s.stage, s.run_id) / runs.EXECUTED
         for s in plan.specs
-        if s.stage in ANALYSES and runs.is_done(runs.run_path(runs_dir, s.stage, s.run_id))
+        if s.stage in (*ANALYSES, "discussion") and runs.is_done(runs.run_path(runs_dir, s.stage, s.run_id))
     ]
     if not executed:
         print("report: no finished analysis run to report", file=sys.stderr)

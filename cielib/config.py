@@ -50,6 +50,7 @@ class Task:
     validation_fraction: float = 0.1
     model_options: dict[str, Any] = field(default_factory=dict)
     stand_in_for: str = ""
+    paper_task: str = ""  # the paper's task this one reproduces or stands in for
     # Pruning (used by runs with sparsity > 0 only, so changing them never reruns a
     # dense baseline).
     prune_schedule: str = "polynomial"
@@ -270,8 +271,19 @@ def _parse_task(name: str, raw: Any, where: str) -> Task:
         validation_fraction=vf,
         model_options=dict(options),
         stand_in_for=_typed(raw.get("stand_in_for", ""), str, f"{k}.stand_in_for", where),
+        paper_task=_paper_task(raw.get("paper_task", ""), k, where),
         **prune,
     )
+
+
+PAPER_TASKS = ("vgg19_cifar10", "resnet50_cifar100")
+
+
+def _paper_task(value: Any, k: str, where: str) -> str:
+    value = _typed(value, str, f"{k}.paper_task", where)
+    if value and value not in PAPER_TASKS:
+        raise ConfigError(f"{where}: unknown paper_task {value!r} in [{k}]; allowed: {', '.join(PAPER_TASKS)}")
+    return value
 
 
 def _parse_prune(raw: dict[str, Any], k: str, where: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import cielib
 from cielib import config, notebooks, runs
 from cielib.config import ConfigError, Profile
 
-STAGES = ("train", "quantize", "results", "profiling", "quantization", "cie")
+STAGES = ("train", "quantize", "results", "profiling", "quantization", "cie", "discussion")
 # Analysis stages: one run per task, reading every training (and quantize) run of it.
 ANALYSES = ("results", "profiling", "quantization", "cie")
 # float32 TFLite is always converted too: the reference every quantized size and speed
@@ -176,6 +176,22 @@ def build_plan(
                     runtime=runtime,
                 )
             )
+    nb_disc = notebooks.notebook_path("discussion")
+    specs.append(
+        runs.RunSpec(
+            stage="discussion",
+            notebook=str(nb_disc.name),
+            params={
+                "profile": prof.name,
+                "tasks": [{"name": t.name, "label": t.label, "paper_task": t.paper_task,
+                           "stand_in_for": t.stand_in_for} for t in prof.tasks],
+            },
+            upstream=tuple(s.run_id for s in specs if s.stage in ("train", "quantize", "profiling", "cie")),
+            notebook_hash=notebooks.source_hash(nb_disc),
+            version=version,
+            runtime={"runs_dir": str(runs_dir)},
+        )
+    )
     for spec in specs:
         notebooks.check_parameters(
             notebooks.notebook_path(Path(spec.notebook).stem), notebook_parameters(spec, Path("x"))
@@ -188,6 +204,6 @@ def notebook_parameters(spec: runs.RunSpec, run_dir: Path) -> dict[str, Any]:
     params = dict(spec.params)
     params.update({k: v for k, v in spec.runtime.items()})
     params["run_dir"] = str(run_dir)
-    if spec.stage in ANALYSES:
+    if spec.stage in (*ANALYSES, "discussion"):
         params["inputs"] = list(spec.upstream)  # run ids; the notebook finds their stages
     return params

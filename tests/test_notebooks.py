@@ -9,7 +9,7 @@ from cielib.notebooks import ParameterError
 
 
 def test_every_notebook_declares_parameters_and_asserts():
-    for name in ("train", "quantize", "results", "profiling", "quantization", "cie"):
+    for name in ("train", "quantize", "results", "profiling", "quantization", "cie", "discussion"):
         path = notebooks.notebook_path(name)
         declared = notebooks.declared_parameters(path)
         assert "run_dir" in declared

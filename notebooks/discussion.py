@@ -1,0 +1,94 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The paper beside this run, and what we found
+#
+# Each of the paper's Tables 1-9 is shown beside the reproduced numbers of the same
+# setting. The paper trained one model per setting; here metrics are means over seeds,
+# and the single-model CIE counts (Tables 4 and 9) are the first seed's, like the
+# paper's one model. In the quick profile the tasks are **stand-ins** (small CNNs on
+# Fashion-MNIST), so the columns are labelled as a different setting: compare trends,
+# not values. In the paper profile they are direct comparisons.
+#
+# Source of the paper's numbers: `cielib/data_files/paper_results.csv`.
+
+# %% tags=["parameters"]
+profile = "quick"
+tasks = []  # [{"name", "label", "paper_task", "stand_in_for"}] of the profile
+inputs = []  # run ids: every train, quantize, profiling and cie run of the profile
+runs_dir = "runs"
+run_dir = "."
+
+# %%
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from cielib import findings, paper, results, runs
+
+index = runs.load_index(runs_dir)
+index = index[index["run_id"].isin(inputs)].copy()
+index["setting"] = [results.setting_name(r) for r in index.to_dict("records")]
+
+
+def stage_dir(stage, task):
+    rows = index[(index["stage"] == stage) & (index["task"] == task)]
+    return Path(runs_dir).parent / rows["path"].iloc[0] if len(rows) else None
+
+
+display(Markdown(f"Citation: {paper.CITATION}."))
+
+# %% [markdown]
+# ## Paper vs this run
+
+# %%
+for t in tasks:
+    if not t["paper_task"]:
+        continue
+    cie_dir = stage_dir("cie", t["name"])
+    single = pd.read_csv(cie_dir / "single_model_cie.csv") if cie_dir else None
+    ours = paper.reproduced_tables(index[index["task"] == t["name"]], single, paper_task=t["paper_task"])
+    stand_in = bool(t["stand_in_for"])
+    display(Markdown(f"### {t['label']}" + (f" (stand-in for {t['stand_in_for']})" if stand_in else "")))
+    for number, table in sorted(ours.items()):
+        display(Markdown(f"**Table {number}**: {paper.TABLES[number]}"))
+        display(paper.compare(number, table, stand_in=stand_in).round(4))
+
+# %% [markdown]
+# ## Discussion
+#
+# The statements below are generated from this run's numbers.
+
+# %%
+lines = []
+for t in tasks:
+    label = t["label"]
+    task_runs = index[index["task"] == t["name"]]
+    lines.append(findings.accuracy_finding(task_runs, label=label))
+    cie_dir = stage_dir("cie", t["name"])
+    if cie_dir is not None:
+        lines.append(findings.cie_finding(pd.read_csv(cie_dir / "single_model_cie.csv"), label=label))
+        if (cie_dir / "agreement.csv").is_file():
+            lines.append(findings.agreement_finding(pd.read_csv(cie_dir / "agreement.csv"), label=label))
+    prof_dir = stage_dir("profiling", t["name"])
+    if prof_dir is not None:
+        eff = pd.read_csv(prof_dir / "efficiency.csv", index_col="sparsity")
+        lines.append(findings.efficiency_finding(eff, label=label))
+    lines.append(findings.quantization_finding(task_runs, label=label))
+display(Markdown("\n".join(f"- {line}" for line in lines)))
+
+# %% tags=["assert"]
+assert lines, "no findings"
+assert all("nan" not in line.lower() for line in lines), lines
