@@ -51,6 +51,35 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+FULL_TINY = TINY_PROFILE.replace("sparsities = [0.0]", "sparsities = [0.0, 0.5]").replace(
+    "techniques = []", 'techniques = ["dynamic_int8"]')
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole pipeline once on a tiny profile (pruning, quantization, every analysis).
+
+    Session-scoped: several slow tests read the same run store and report.
+    Returns (project root, profile path, the first run_all result).
+    """
+    base = tmp_path_factory.mktemp("tiny_run")
+    prof = base / "tiny_full.toml"
+    prof.write_text(FULL_TINY)
+    root = base / "project"
+    root.mkdir()
+    return root, prof, run_all("--profile", str(prof), root=root)
+
+
+def need_tool(name: str) -> str:
+    """Path of a system tool; skipped without it locally, a failure in CI (which installs it)."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed; .ci/run installs it from Debian")
+    pytest.skip(f"{name} is not installed (Debian package; .ci/run installs it)")
+
+
 @pytest.fixture
 def tiny_profile(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.toml"

@@ -88,3 +88,20 @@ def test_quantize_pruned_and_no_techniques(prof, tmp_path):
     assert {q.params["sparsity"] for q in p.by_stage("quantize")} == {0.0, 0.5}
     none = plan.build_plan(prof, plan.Overrides(techniques=[]), runs_dir=tmp_path)
     assert not none.by_stage("quantize") and not none.by_stage("quantization")
+
+
+def test_download_fetches_only_missing_datasets(monkeypatch, prof):
+    import importlib.util
+
+    from cielib import data
+
+    spec = importlib.util.spec_from_file_location("run_all_mod", Path(__file__).parent.parent / "run_all.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cifar = dataclasses.replace(prof.tasks[0], name="c", dataset="cifar10")
+    p = plan.Plan(profile=dataclasses.replace(prof, tasks=(prof.tasks[0], cifar)), specs=[])
+    calls = []
+    monkeypatch.setattr(data, "locate_dataset", lambda name, data_dir=None: None if name == "cifar10" else "here")
+    monkeypatch.setattr(data, "load_dataset", lambda name, data_dir=None, download=False: calls.append((name, data_dir, download)))
+    mod.fetch_missing_data(p, data_dir="/d")
+    assert calls == [("cifar10", "/d", True)]

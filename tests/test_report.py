@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import nbformat
 import pandas as pd
@@ -48,12 +49,32 @@ def test_clean_cells():
 def test_build_html(tmp_path):
     path = tmp_path / "a.ipynb"
     nbformat.write(_nb(), str(path))
-    index = pd.DataFrame([{"run_id": "abc123", "stage": "train", "task": "t", "top1": 0.5, "path": "runs/x"}])
-    out = report.build_html([path], out=tmp_path / "r" / "report.html", title="My title",
-                            intro_markdown="Intro text.", index=index)
+    index = pd.DataFrame([{"run_id": "abc123", "stage": "train", "task": "t", "top1": 0.5,
+                           "path": "runs/train/abc123"}])
+    sections = [report.Section("Intro", markdown="Intro text."),
+                report.Section("Task one", notebooks=[path]), report.Section("Task two", notebooks=[path])]
+    out = report.build_html(sections, out=tmp_path / "r" / "report.html", title="My title", index=index)
     html = out.read_text()
-    assert "My title" in html and "Section A" in html and "kept line" in html
+    assert "My title" in html and "Section A" in html and "kept line" in html and "Intro text." in html
     assert "data:image/png;base64," in html  # figures embedded: the file stands alone
     assert "secret_check" not in html and "a = 1" not in html  # code inputs hidden
     assert "oneDNN" not in html and "cuInit" not in html
     assert "abc123" in html and "tensorflow" in html  # run table and environment appendix
+    assert 'href="../runs/train/abc123/executed.ipynb"' in html  # every run's notebook linked
+    assert not re.search(r"<script[^>]+src=\"https?://", html)  # nothing fetched from the network
+    # a table of contents whose links all resolve, with repeated headings made unique
+    toc = re.search(r'<nav id="toc">(.*?)</nav>', html, re.S).group(1)
+    targets = re.findall(r'href="#([^"]+)"', toc)
+    ids = re.findall(r'<h[1-6] id="([^"]+)"', html)
+    assert len(ids) == len(set(ids)) and set(targets) <= set(ids)
+    assert "Task one" in toc and "Task two" in toc and "Section-A-2" in " ".join(ids)
+    # notebook headings are nested one level below their section
+    assert re.search(r"<h3 id=\"Section-A\"", html)
+
+
+def test_demote_and_pdf(tmp_path):
+    assert report.demote("# A\ntext # not a heading\n## B") == "## A\ntext # not a heading\n### B"
+    html = tmp_path / "r.html"
+    html.write_text("<html><head></head><body><h1>T</h1><p>x</p></body></html>")
+    pdf = report.build_pdf(html, out=tmp_path / "r.pdf")
+    assert pdf.read_bytes()[:4] == b"%PDF"

@@ -9,7 +9,7 @@ import pytest
 
 import pandas as pd
 
-from conftest import TINY_PROFILE, run_all
+from conftest import run_all
 
 
 def _written(root):
@@ -56,29 +56,25 @@ def test_malformed_profile_and_missing_data(tmp_path, project):
     assert _written(project) == []
 
 
-FULL_TINY = TINY_PROFILE.replace("sparsities = [0.0]", "sparsities = [0.0, 0.5]").replace(
-    "techniques = []", 'techniques = ["dynamic_int8"]')
-
-
 @pytest.mark.slow
-def test_tiny_profile_end_to_end_then_cached(tmp_path, project):
-    prof = tmp_path / "tiny_full.toml"
-    prof.write_text(FULL_TINY)
-    res = run_all("--profile", str(prof), root=project)
+def test_tiny_profile_end_to_end_then_cached(tiny_run):
+    project, prof, res = tiny_run
     assert res.returncode == 0, res.stdout + res.stderr
-    # 2 seeds x 2 sparsities; float32 + dynamic_int8 per dense model; 3 analyses
-    assert "11 ran" in res.stdout
+    # 2 seeds x 2 sparsities; float32 + dynamic_int8 per dense model; 4 analyses; discussion
+    assert "13 ran" in res.stdout
     report = project / "report" / "report.html"
     html = report.read_text()
     for heading in ("Pruning results", "post-training quantization", "compression identified exemplars",
-                    "Does the single-model schema find what the population schema finds"):
+                    "Does the single-model schema find what the population schema finds",
+                    "Hardware use while training", "Paper vs this run", "Discussion", "Appendix"):
         assert heading in html
     assert html.count("data:image/png;base64,") >= 8  # figures are embedded
     assert "oneDNN" not in html and "Traceback" not in html
     runs = project / "runs"
     index = pd.read_csv(runs / "index.csv")
     assert sorted(index["stage"].value_counts().items()) == [
-        ("cie", 1), ("quantization", 1), ("quantize", 4), ("results", 1), ("train", 4)]
+        ("cie", 1), ("discussion", 1), ("profiling", 1), ("quantization", 1), ("quantize", 4),
+        ("results", 1), ("train", 4)]
     pruned = index[(index["stage"] == "train") & (index["sparsity"] == 0.5)]
     assert (pruned["measured_sparsity"] - 0.5).abs().max() <= 0.01
     assert (pruned["gzip_bytes"] < index.loc[index["sparsity"].eq(0) & index["stage"].eq("train"),
@@ -93,7 +89,7 @@ def test_tiny_profile_end_to_end_then_cached(tmp_path, project):
 
     again = run_all("--profile", str(prof), root=project)
     assert again.returncode == 0, again.stderr
-    assert "every run was already done" in again.stdout and "11 cached" in again.stdout
+    assert "every run was already done" in again.stdout and "13 cached" in again.stdout
     assert {p: p.stat().st_mtime for p in runs.rglob("DONE")} == mtimes
     assert report.is_file()
 
