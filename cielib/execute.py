@@ -59,6 +59,7 @@ def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
                 output=executed,
                 parameters=notebook_parameters(spec, tmp),
                 cwd=tmp,
+                expected_hash=spec.notebook_hash or None,
             )
     except BaseException as exc:  # noqa: BLE001 - record every failure, re-raise Ctrl-C
         seconds = time.perf_counter() - start

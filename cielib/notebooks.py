@@ -39,11 +39,20 @@ def source_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_notebook(path: str | Path) -> Any:
-    """The notebook as an nbformat node with a Python 3 kernelspec set."""
+class SourceChangedError(RuntimeError):
+    """A notebook's source changed between planning a run and executing it."""
+
+
+def read_notebook(path: str | Path, *, source: bytes | None = None) -> Any:
+    """The notebook as an nbformat node with a Python 3 kernelspec set.
+
+    ``source`` (the file's bytes, already read) lets the caller convert exactly the
+    bytes it hashed.
+    """
     import jupytext
 
-    nb = jupytext.read(str(path))
+    text = (source if source is not None else Path(path).read_bytes()).decode("utf-8")
+    nb = jupytext.reads(text, fmt="py:percent")
     nb.metadata["kernelspec"] = {
         "name": KERNEL_NAME,
         "display_name": "Python 3",
@@ -97,20 +106,28 @@ def execute(
     parameters: dict[str, Any],
     cwd: str | Path | None = None,
     log_output: bool = False,
+    expected_hash: str | None = None,
 ) -> Path:
     """Execute a Jupytext notebook with papermill into ``output`` (an ``.ipynb``).
 
     The executed copy is written even when a cell fails (papermill saves it with the
     traceback), so a failing run can be inspected. Raises papermill's
-    ``PapermillExecutionError`` on failure.
+    ``PapermillExecutionError`` on failure, and :class:`SourceChangedError` when
+    ``expected_hash`` (the source hash in the run's id) no longer matches the file: a
+    run must execute the very source its id names.
     """
     import nbformat
     import papermill
 
+    source = Path(path).read_bytes()
+    if expected_hash and hashlib.sha256(source).hexdigest() != expected_hash:
+        raise SourceChangedError(
+            f"{Path(path).name} changed after the plan was made; run run_all.py again"
+        )
     check_parameters(path, parameters)
     output = Path(output)
     source_ipynb = output.with_name(output.stem + ".source.ipynb")
-    nbformat.write(read_notebook(path), str(source_ipynb))
+    nbformat.write(read_notebook(path, source=source), str(source_ipynb))
     try:
         papermill.execute_notebook(
             str(source_ipynb),

@@ -43,3 +43,13 @@ def test_notebook_without_parameters_cell(tmp_path):
     p.write_text("# %%\na = 1\n")
     with pytest.raises(ParameterError, match="no cell tagged 'parameters'"):
         notebooks.declared_parameters(p)
+
+
+def test_a_changed_source_is_not_executed_under_the_old_id(tmp_path):
+    p = tmp_path / "x.py"
+    p.write_text('# %% tags=["parameters"]\nrun_dir = "."\n\n# %%\nprint(1)\n')
+    old = notebooks.source_hash(p)
+    p.write_text('# %% tags=["parameters"]\nrun_dir = "."\n\n# %%\nprint(2)\n')
+    with pytest.raises(notebooks.SourceChangedError, match="changed after the plan was made"):
+        notebooks.execute(p, output=tmp_path / "out.ipynb", parameters={}, expected_hash=old)
+    assert not (tmp_path / "out.ipynb").exists()
