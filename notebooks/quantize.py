@@ -77,6 +77,9 @@ tflite = quantize.convert(net, technique, representative_images=calibration,
 (out / "model.tflite").write_bytes(tflite)
 check = quantize.verify(tflite, technique)
 size = sizes.file_sizes(out / "model.tflite")
+# The float32 conversion of the same model is the reference for the compression ratio.
+reference_bytes = len(tflite) if technique == "float32" else len(quantize.convert(net, "float32"))
+size["ratio_vs_float32"] = sizes.compression_ratio(reference_bytes, size["bytes"])
 check
 
 # %%
@@ -119,6 +122,7 @@ metrics = {
     "technique": technique,
     "tflite_bytes": size["bytes"],
     "tflite_gzip_bytes": size["gzip_bytes"],
+    "size_ratio_vs_float32": size["ratio_vs_float32"],
     "weight_bytes": int(check["weight_bytes"]),
     "input_dtype": str(check["input_dtype"]),
     "output_dtype": str(check["output_dtype"]),
