@@ -39,11 +39,12 @@ def test_failing_run_others_finish_exit_1(tmp_path, project):
     out = res.stdout + res.stderr
     assert "[failed] train broken" in out and "width" in out
     assert "[skipped] results broken" in out and "[skipped] cie broken" in out
+    assert "[skipped] discussion" in out  # it reads every task
     assert "[ran] train digits_vgg" in out and "[ran] cie digits_vgg" in out
     failed = list((project / "runs" / "train").glob("failed-*/executed.ipynb"))
     assert len(failed) == 1 and "Traceback" in failed[0].read_text() or "ValueError" in failed[0].read_text()
     assert str(failed[0]) in out  # the path of the traceback is printed
-    assert len(_done(project)) == 3  # good train run + its two analyses
+    assert len(_done(project)) == 4  # the good train run + its results, profiling and cie runs
     # --fail-fast stops starting runs after the failure
     res2 = run_all("--profile", str(prof), "--fail-fast", "--force", "--jobs", "1", root=project)
     assert res2.returncode == 1 and "--fail-fast" in res2.stdout + res2.stderr
@@ -70,7 +71,7 @@ def test_kill_9_midway_then_resume_reuses_finished_runs(tiny_profile, project):
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.count("[cached]") >= len(finished)
     assert {p: (p / "DONE").stat().st_mtime for p in finished} == stamps  # reused, not redone
-    assert len(_done(project)) == 4 + 2  # every train run and both analyses
+    assert len(_done(project)) == 4 + 3 + 1  # every train run, 3 analyses, the discussion
     leftovers = [p for p in (project / "runs").glob("*/.tmp-*")]
     assert all(not (p / "DONE").exists() for p in leftovers)
 
