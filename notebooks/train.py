@@ -48,7 +48,7 @@ prune_epochs = 0  # epochs of pruning (0: same as epochs)
 prune_ramp_fraction = 0.7  # share of the pruning steps over which sparsity ramps up
 prune_frequency = 0  # steps between mask updates (0: derived from the number of steps)
 prune_layers = "all"  # "all" prunable layers, or only "trainable" ones
-baseline_dir = None  # the dense run to fine-tune from (prune_from="baseline")
+baseline_dir = None  # the dense run to fine-tune from, when prune_from is baseline
 seed = 0
 run_dir = "runs/scratch/train-demo"  # where this run's outputs go
 data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)

@@ -53,3 +53,18 @@ def test_a_changed_source_is_not_executed_under_the_old_id(tmp_path):
     with pytest.raises(notebooks.SourceChangedError, match="changed after the plan was made"):
         notebooks.execute(p, output=tmp_path / "out.ipynb", parameters={}, expected_hash=old)
     assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_papermill_parses_every_parameters_cell(caplog):
+    """papermill reads the parameters cell too (for its metadata); it must not stumble."""
+    import logging
+
+    from papermill.translators import PythonTranslator
+
+    caplog.set_level(logging.WARNING, logger="papermill")
+    for path in sorted(notebooks.notebook_path("train").parent.glob("*.py")):
+        nb = notebooks.read_notebook(path)
+        (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        parsed = {p.name for p in PythonTranslator.inspect(cell)}
+        assert parsed == set(notebooks.declared_parameters(path)), path.name
+    assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()]
