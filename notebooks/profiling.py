@@ -83,6 +83,19 @@ fig.savefig(out / "throughput_by_sparsity.png", dpi=110)
 plt.show()
 
 # %% [markdown]
+# On a GPU the sampler also reads NVML's energy counter (or integrates power where the
+# GPU has none): energy per training run, per sparsity.
+
+# %%
+if backend == "nvml" and "hw_energy_j" in table and table["hw_energy_j"].notna().any():
+    fig = figures.metric_by_sparsity(table.assign(task=title), metric="hw_energy_j",
+                                     title=f"{title}: GPU energy per training run", ylabel="energy (J)")
+    fig.savefig(out / "energy_by_sparsity.png", dpi=110)
+    plt.show()
+else:
+    display(Markdown(f"*No GPU energy counter with the {backend} backend: CPU-seconds are in the table.*"))
+
+# %% [markdown]
 # ### Utilization over time
 #
 # The first seed of every sparsity, smoothed over 2 s as the paper smoothed its traces.
