@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cielib import runs
+from cielib.quantize import TECHNIQUES
 
 
 def find_runs(runs_dir: str | Path, run_ids: Iterable[str], *, stage: str | None = None) -> list[Path]:
@@ -58,6 +59,14 @@ def histories(run_dirs: Iterable[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def stand_in_note(stand_in_for: str) -> str:
+    """The sentence every analysis adds when its task stands in for one of the paper's."""
+    if not stand_in_for:
+        return ""
+    return (f" This task is a **stand-in** for the paper's *{stand_in_for}* task: compare "
+            "trends with the paper, not numbers.")
+
+
 def setting_name(params: dict) -> str:
     """How a run's compression setting is named in tables: dense, sparsity 0.5, float16."""
     technique = params.get("technique")
@@ -69,7 +78,7 @@ def setting_name(params: dict) -> str:
     return "dense" if sparsity == 0 else f"sparsity {sparsity:g}"
 
 
-_TECHNIQUE_ORDER = ("float32", "float16", "dynamic_int8", "full_int8")
+_TECHNIQUE_ORDER = TECHNIQUES  # float32 reference first, then by strength
 
 
 def setting_order(name: str) -> tuple:

@@ -14,9 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from cielib.config import OPTIMIZERS
 from cielib.keras import keras
-
-OPTIMIZERS = ("sgd", "adam")
 
 
 def make_optimizer(name: str, *, learning_rate: float, momentum: float = 0.0) -> Any:

@@ -68,9 +68,7 @@ intro = (f"## {title}: compression identified exemplars\n\n{len(seeds)} dense mo
          f"(seeds {', '.join(map(str, seeds))}) against {len(settings)} compression setting(s); "
          f"{len(y_true)} test images. Population tests at alpha = {alpha}"
          f"{', Benjamini-Hochberg corrected' if corr else ', uncorrected'}.")
-if stand_in_for:
-    intro += f" This task is a **stand-in** for the paper's *{stand_in_for}* task."
-display(Markdown(intro))
+display(Markdown(intro + results.stand_in_note(stand_in_for)))
 
 # %% [markdown]
 # ### The paper's schema: impacted classes and images per setting

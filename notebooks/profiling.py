@@ -56,9 +56,7 @@ title = task_label or task
 backend = table["hw_backend"].iloc[0]
 intro = (f"## {title}: hardware use during training\n\nSampler backend: **{backend}** "
          f"({table['hw_backend_reason'].iloc[0]}); {len(table)} training runs.")
-if stand_in_for:
-    intro += f" This task is a **stand-in** for the paper's *{stand_in_for}* task."
-display(Markdown(intro))
+display(Markdown(intro + results.stand_in_note(stand_in_for)))
 
 # %% [markdown]
 # ### Time and throughput per sparsity

@@ -47,9 +47,7 @@ table["technique"] = pd.Categorical(table["technique"], categories=order, ordere
 intro = (f"## {title}: post-training quantization\n\n{len(table)} quantized model(s): "
          f"techniques {', '.join(sorted(set(map(str, table['technique'])), key=order.index))}, "
          f"seeds {', '.join(map(str, sorted(table['seed'].unique())))}.")
-if stand_in_for:
-    intro += f" This task is a **stand-in** for the paper's *{stand_in_for}* task."
-display(Markdown(intro))
+display(Markdown(intro + results.stand_in_note(stand_in_for)))
 
 # %% [markdown]
 # ### Test metrics per technique

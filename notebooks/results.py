@@ -49,10 +49,7 @@ many = len(class_names) > 20
 intro = (f"## {title}\n\nProfile `{profile}`: {len(train_dirs)} training runs, sparsities "
          f"{', '.join(f'{s:g}' for s in sorted(table['sparsity'].unique()))}, seeds "
          f"{', '.join(str(s) for s in sorted(table['seed'].unique()))}.")
-if stand_in_for:
-    intro += (f" This task is a **stand-in** for the paper's *{stand_in_for}* task: compare "
-              "trends with the paper, not numbers.")
-display(Markdown(intro))
+display(Markdown(intro + results.stand_in_note(stand_in_for)))
 
 # %% [markdown]
 # ### Training with pruning

@@ -107,3 +107,10 @@ def test_setting_names_and_order():
     names = ["full_int8", "sparsity 0.9", "dense", "float32", "sparsity 0.3", "sparsity 0.9 + full_int8"]
     assert sorted(names, key=results.setting_order) == [
         "dense", "sparsity 0.3", "sparsity 0.9", "float32", "full_int8", "sparsity 0.9 + full_int8"]
+
+
+def test_stand_in_note():
+    from cielib import results
+
+    assert results.stand_in_note("") == ""
+    assert "**stand-in** for the paper's *VGG-19 on CIFAR-10*" in results.stand_in_note("VGG-19 on CIFAR-10")
