@@ -17,16 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from cielib import paths
+from cielib.data import DATASETS
+from cielib.models import MODELS
+from cielib.paper import PAPER_TASKS
+from cielib.prune import LAYERS as PRUNE_LAYERS
+from cielib.prune import SCHEDULES as PRUNE_SCHEDULES
+from cielib.quantize import REFERENCE_TECHNIQUE
+from cielib.quantize import TECHNIQUES as _ALL_TECHNIQUES
 
 OPTIMIZERS = ("sgd", "adam")
-PRUNE_SCHEDULES = ("polynomial", "constant")
 PRUNE_FROM = ("scratch", "baseline")
-PRUNE_LAYERS = ("all", "trainable")
-TECHNIQUES = ("float16", "dynamic_int8", "full_int8")
-# Model and dataset names are checked against these (kept in sync with the
-# registries in cielib.models / cielib.data by a test, so planning needs no TF).
-MODEL_NAMES = ("vgg_small", "resnet_small", "vgg19", "resnet50")
-DATASET_NAMES = ("fashion_mnist", "fashion_mnist_full", "digits", "cifar10", "cifar100")
+# The techniques a profile may ask for; the float32 reference is always converted too.
+TECHNIQUES = tuple(t for t in _ALL_TECHNIQUES if t != REFERENCE_TECHNIQUE)
 
 
 class ConfigError(ValueError):
@@ -101,6 +103,10 @@ class Profile:
     source: str = ""
     quantize_pruned: bool = False  # also quantize every pruned model (pruned + int8 + gzip)
     representative_size: int = 200  # calibration images for full-integer int8
+    # TensorFlow intra- and inter-op threads (and LiteRT threads) of every run. They change
+    # results on a CPU (reduction order), so they are part of each run's identity; --jobs
+    # only decides how many runs execute at once.
+    threads: int = 1
 
     def task(self, name: str) -> Task:
         for t in self.tasks:
@@ -118,7 +124,7 @@ class Profile:
 _TASK_FIELDS = {f.name: f for f in dataclasses.fields(Task) if f.name != "name"}
 _REQUIRED_TASK = {"dataset", "model", "optimizer", "learning_rate", "epochs", "batch_size"}
 _PROFILE_KEYS = {"name", "description", "sparsities", "techniques", "seeds", "quantize_pruned",
-                 "representative_size"}
+                 "representative_size", "threads"}
 
 
 def available_profiles() -> list[str]:
@@ -189,6 +195,7 @@ def parse_profile(raw: dict[str, Any], *, source: str = "<dict>") -> Profile:
         source=source,
         quantize_pruned=_typed(prof.get("quantize_pruned", False), bool, "profile.quantize_pruned", where),
         representative_size=_positive(prof.get("representative_size", 200), "profile.representative_size", where),
+        threads=_positive(prof.get("threads", 1), "profile.threads", where),
     )
 
 
@@ -225,14 +232,14 @@ def _parse_task(name: str, raw: Any, where: str) -> Task:
         raise ConfigError(f"{where}: [tasks.{name}] is missing {sorted(missing)}")
     k = f"tasks.{name}"
     dataset = _typed(raw["dataset"], str, f"{k}.dataset", where)
-    if dataset not in DATASET_NAMES:
+    if dataset not in DATASETS:
         raise ConfigError(
-            f"{where}: unknown dataset {dataset!r} in [{k}]; allowed: {', '.join(DATASET_NAMES)}"
+            f"{where}: unknown dataset {dataset!r} in [{k}]; allowed: {', '.join(DATASETS)}"
         )
     model = _typed(raw["model"], str, f"{k}.model", where)
-    if model not in MODEL_NAMES:
+    if model not in MODELS:
         raise ConfigError(
-            f"{where}: unknown model {model!r} in [{k}]; allowed: {', '.join(MODEL_NAMES)}"
+            f"{where}: unknown model {model!r} in [{k}]; allowed: {', '.join(MODELS)}"
         )
     optimizer = _typed(raw["optimizer"], str, f"{k}.optimizer", where)
     if optimizer not in OPTIMIZERS:
@@ -274,9 +281,6 @@ def _parse_task(name: str, raw: Any, where: str) -> Task:
         paper_task=_paper_task(raw.get("paper_task", ""), k, where),
         **prune,
     )
-
-
-PAPER_TASKS = ("vgg19_cifar10", "resnet50_cifar100")
 
 
 def _paper_task(value: Any, k: str, where: str) -> str:

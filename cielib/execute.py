@@ -18,7 +18,6 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
-import shutil
 import sys
 import time
 import traceback
@@ -26,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from cielib import notebooks, runs
-from cielib.plan import notebook_parameters
+from cielib import notebooks, runs, store
 
 
 @dataclass(frozen=True)
@@ -42,39 +40,49 @@ class RunResult:
 
 
 def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
-    """Execute one run (in whatever process calls it) and commit it to the store."""
+    """Execute one run (in whatever process calls it) and commit it to the store.
+
+    The run is claimed first (:mod:`cielib.store`): if another invocation or worker is
+    executing it, this waits and then reports it as cached; a dead owner's claim is
+    taken over. A forced or damaged run is replaced only once its rerun has succeeded.
+    """
     runs_dir_p = Path(runs_dir)
     rid = spec.run_id
     final = runs.run_path(runs_dir_p, spec.stage, rid)
-    if runs.is_done(final):
-        return RunResult(rid, spec.stage, spec.label(), "cached", 0.0, str(final))
+
+    def result(status: str, seconds: float = 0.0, path: Path = final, error: str = "") -> RunResult:
+        return RunResult(rid, spec.stage, spec.label(), status, seconds, str(path), error)
+
+    if not spec.force and store.is_done(final):
+        return result("cached")
     start = time.perf_counter()
-    tmp = runs.make_tmp_dir(runs_dir_p, spec.stage, rid)
-    runs.write_json(tmp / runs.PARAMS, spec.identity())
-    executed = tmp / runs.EXECUTED
-    try:
-        with _stderr_to(tmp / "kernel.log"):
-            notebooks.execute(
-                notebooks.notebook_path(Path(spec.notebook).stem),
-                output=executed,
-                parameters=notebook_parameters(spec, tmp),
-                cwd=tmp,
-                expected_hash=spec.notebook_hash or None,
-            )
-    except BaseException as exc:  # noqa: BLE001 - record every failure, re-raise Ctrl-C
+    claim = store.wait_for_claim(runs_dir_p, spec.stage, rid)
+    if claim is None:  # another process finished it while we waited
+        return result("cached")
+    with claim:
+        if not spec.force and store.is_done(final):
+            return result("cached")
+        start = time.perf_counter()
+        tmp = store.make_tmp_dir(runs_dir_p, spec.stage, rid)
+        runs.write_json(tmp / runs.PARAMS, spec.identity())
+        try:
+            with _stderr_to(tmp / "kernel.log"):
+                notebooks.execute(
+                    notebooks.notebook_path(spec.notebook),
+                    output=tmp / runs.EXECUTED,
+                    parameters=spec.notebook_parameters(tmp),
+                    cwd=tmp,
+                    expected_hash=spec.notebook_hash or None,
+                )
+        except BaseException as exc:  # noqa: BLE001 - record every failure, re-raise Ctrl-C
+            failed = store.keep_failed(tmp, runs_dir_p, spec.stage, rid)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return result("failed", time.perf_counter() - start, failed / runs.EXECUTED,
+                          _short_error(exc))
         seconds = time.perf_counter() - start
-        failed = runs.run_path(runs_dir_p, spec.stage, f"failed-{rid}")
-        shutil.rmtree(failed, ignore_errors=True)
-        if tmp.exists():
-            os.replace(tmp, failed)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        msg = _short_error(exc)
-        where = failed / runs.EXECUTED
-        return RunResult(rid, spec.stage, spec.label(), "failed", seconds, str(where), msg)
-    seconds = time.perf_counter() - start
-    runs.commit(tmp, final, summary={"seconds": seconds, "run_id": rid})
-    return RunResult(rid, spec.stage, spec.label(), "ran", seconds, str(final))
+        store.commit(tmp, final, summary={"seconds": seconds, "run_id": rid})
+    return result("ran", seconds)
 
 
 @contextlib.contextmanager
@@ -160,7 +168,8 @@ def run_plan(
     """
     by_id = {s.run_id: s for s in specs}
     pending = dict(by_id)
-    ok: set[str] = {rid for rid in by_id if runs.is_done(runs.run_path(runs_dir, by_id[rid].stage, rid))}
+    ok: set[str] = {rid for rid, s in by_id.items()
+                     if not s.force and store.is_done(runs.run_path(runs_dir, s.stage, rid))}
     bad: set[str] = set()
     results: list[RunResult] = []
     running: dict[cf.Future, str] = {}

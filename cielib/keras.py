@@ -62,20 +62,30 @@ def __getattr__(name: str) -> Any:
 def configure_threads(threads: int | None) -> None:
     """Size TensorFlow's thread pools (call before any op runs).
 
-    Parallel workers each get ``cores // jobs`` threads so they don't oversubscribe
-    the machine. ``None`` or 0 keeps TensorFlow's default (all cores).
+    The profile fixes every run's thread count and it is part of the run's identity:
+    on a CPU the number of intra-op threads changes the order of reductions and so the
+    results. ``None`` or 0 keeps TensorFlow's default (all cores), for use by hand.
+
+    Raises:
+        RuntimeError: TensorFlow already runs with other thread counts, which would
+            silently give results that do not belong to the run's id.
     """
     if not threads:
         return
     if threads < 0:
         raise ValueError(f"threads must be >= 0, got {threads}")
     tf = _load("tf")
+    inter = max(1, min(2, threads))
     try:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
     except RuntimeError:
-        # Already initialised (e.g. a second call in the same kernel): keep as is.
-        pass
+        # Already initialised (e.g. a second call in the same kernel): fine if equal.
+        now = (tf.config.threading.get_intra_op_parallelism_threads(),
+               tf.config.threading.get_inter_op_parallelism_threads())
+        if now != (threads, inter):
+            raise RuntimeError(f"TensorFlow already runs with (intra, inter) threads {now}; "
+                               f"this run needs {(threads, inter)}: restart the kernel") from None
 
 
 def seed_everything(seed: int) -> None:

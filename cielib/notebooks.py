@@ -2,9 +2,9 @@
 
 The ``.py`` percent-format files in ``notebooks/`` are the source of truth. Before a
 run they are converted to ``.ipynb`` with a kernelspec (papermill needs one), their
-``parameters`` cell is parsed, and any parameter the notebook does not declare is
-refused: papermill itself only warns, which would let a typo silently run with a
-default.
+``parameters`` cell is read with papermill's own inspection, and any parameter the
+notebook does not declare is refused at planning: papermill itself only warns, which
+would let a typo silently run with a default.
 
 Importing this module does not import TensorFlow.
 """
@@ -12,9 +12,10 @@ Importing this module does not import TensorFlow.
 from __future__ import annotations
 
 import ast
-import hashlib
 from pathlib import Path
 from typing import Any
+
+from cielib import hashing
 
 KERNEL_NAME = "python3"
 
@@ -23,11 +24,16 @@ class ParameterError(ValueError):
     """Parameters passed to a notebook that its ``parameters`` cell does not declare."""
 
 
-def notebook_path(name: str) -> Path:
-    """``notebooks/<name>.py`` (the Jupytext source)."""
+def notebook_path(name: str | Path) -> Path:
+    """``notebooks/<name>.py`` (the Jupytext source), or a ``.py`` path given as such."""
     from cielib import paths
 
-    p = paths.notebooks_dir() / f"{name}.py"
+    given = Path(name)
+    if given.suffix == ".py" and given.is_absolute():
+        if not given.is_file():
+            raise FileNotFoundError(f"no notebook at {given}")
+        return given
+    p = paths.notebooks_dir() / f"{given.stem if given.suffix == '.py' else name}.py"
     if not p.is_file():
         available = sorted(q.stem for q in paths.notebooks_dir().glob("*.py"))
         raise FileNotFoundError(f"no notebook {name!r} at {p}; available: {', '.join(available)}")
@@ -36,7 +42,7 @@ def notebook_path(name: str) -> Path:
 
 def source_hash(path: str | Path) -> str:
     """sha256 of the notebook source; part of every run id."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return hashing.bytes_sha256(Path(path).read_bytes())
 
 
 class SourceChangedError(RuntimeError):
@@ -62,40 +68,47 @@ def read_notebook(path: str | Path, *, source: bytes | None = None) -> Any:
     return nb
 
 
-def parameters_cell_source(nb: Any) -> str:
+def parameters_cell(nb: Any) -> Any:
+    """The one code cell tagged ``parameters``."""
     for cell in nb.cells:
         if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
-            return cell.source
+            return cell
     raise ParameterError("notebook has no cell tagged 'parameters'")
 
 
 def declared_parameters(path: str | Path) -> dict[str, Any]:
-    """Names and default values assigned in the notebook's ``parameters`` cell."""
-    src = parameters_cell_source(read_notebook(path))
+    """Names and default values of the notebook's parameters, as papermill reads them.
+
+    papermill's own inspection (``PythonTranslator.inspect``) finds the names, so what
+    is refused here is exactly what papermill would not inject into a declared name;
+    the defaults it returns as source text are evaluated as literals (None when a
+    default is an expression).
+    """
+    from papermill.translators import PythonTranslator
+
     out: dict[str, Any] = {}
-    for node in ast.parse(src).body:
-        targets: list[ast.expr] = []
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
-        for t in targets:
-            if isinstance(t, ast.Name):
-                try:
-                    out[t.id] = ast.literal_eval(value)
-                except ValueError:
-                    out[t.id] = None
+    for p in PythonTranslator.inspect(parameters_cell(read_notebook(path))):
+        try:
+            out[p.name] = ast.literal_eval(p.default)
+        except (ValueError, SyntaxError):
+            out[p.name] = None
     return out
 
 
-def check_parameters(path: str | Path, params: dict[str, Any]) -> None:
-    """Refuse parameters the notebook does not declare (naming them and the allowed ones)."""
-    declared = declared_parameters(path)
+def check_parameters(declared: dict[str, Any] | str | Path, params: dict[str, Any], *,
+                     name: str = "") -> None:
+    """Refuse parameters the notebook does not declare (naming them and the allowed ones).
+
+    papermill only warns about an undeclared parameter, which would let a typo run
+    silently with a default; the planner calls this once per run, before anything runs.
+    """
+    if not isinstance(declared, dict):
+        name = name or Path(declared).name
+        declared = declared_parameters(declared)
     unknown = sorted(set(params) - set(declared))
     if unknown:
         raise ParameterError(
-            f"notebook {Path(path).name} does not declare parameter(s) {unknown}; "
-            f"declared: {sorted(declared)}"
+            f"notebook {name} does not declare parameter(s) {unknown}; declared: {sorted(declared)}"
         )
 
 
@@ -120,11 +133,10 @@ def execute(
     import papermill
 
     source = Path(path).read_bytes()
-    if expected_hash and hashlib.sha256(source).hexdigest() != expected_hash:
+    if expected_hash and hashing.bytes_sha256(source) != expected_hash:
         raise SourceChangedError(
             f"{Path(path).name} changed after the plan was made; run run_all.py again"
         )
-    check_parameters(path, parameters)
     output = Path(output)
     source_ipynb = output.with_name(output.stem + ".source.ipynb")
     nbformat.write(read_notebook(path, source=source), str(source_ipynb))

@@ -1,8 +1,11 @@
-"""Planning: a profile plus command-line overrides becomes a list of RunSpecs.
+"""Planning: a profile plus command-line overrides becomes a list of complete RunSpecs.
 
-Everything is validated here, before any run starts: the profile, the overrides,
-the notebooks' declared parameters and the presence of the data the plan needs.
-Run ids come out of the specs, so the plan also tells which runs are already done.
+The planner is a loop over the stage table (:data:`cielib.stages.STAGES`): for each
+stage, one spec per unit it is made *per*, its parameters from the stage's row, its
+upstream runs from the rows it reads. Everything is validated here, once, before any
+run starts: the profile, the overrides, every notebook parameter (undeclared ones are
+refused), and the presence of the data the plan needs. Run ids come out of the specs,
+so the plan also tells which runs are already done.
 
 Importing this module does not import TensorFlow.
 """
@@ -12,18 +15,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import cielib
-from cielib import config, notebooks, runs
+from cielib import config, notebooks, paths, runs, stages, store
 from cielib.config import ConfigError, Profile
-
-STAGES = ("train", "quantize", "results", "profiling", "quantization", "cie", "discussion")
-# Analysis stages: one run per task, reading every training (and quantize) run of it.
-ANALYSES = ("results", "profiling", "quantization", "cie")
-# float32 TFLite is always converted too: the reference every quantized size and speed
-# is compared with.
-REFERENCE_TECHNIQUE = "float32"
 
 
 @dataclass(frozen=True)
@@ -59,24 +55,14 @@ def apply_overrides(profile: Profile, ov: Overrides) -> Profile:
     if ov.epochs is not None:
         epochs = config.validate_epochs(ov.epochs, where="--epochs")
         tasks = tuple(dataclasses.replace(t, epochs=epochs) for t in tasks)
-    sparsities = (
-        config.validate_sparsities(list(ov.sparsities), where="--sparsities")
-        if ov.sparsities is not None
-        else profile.sparsities
-    )
-    techniques = (
-        config.validate_techniques(list(ov.techniques), where="--techniques")
-        if ov.techniques is not None
-        else profile.techniques
-    )
-    seeds = (
-        config.validate_seeds(list(ov.seeds), where="--seeds")
-        if ov.seeds is not None
-        else profile.seeds
-    )
-    return dataclasses.replace(
-        profile, tasks=tasks, sparsities=sparsities, techniques=techniques, seeds=seeds
-    )
+    sparsities = (config.validate_sparsities(list(ov.sparsities), where="--sparsities")
+                  if ov.sparsities is not None else profile.sparsities)
+    techniques = (config.validate_techniques(list(ov.techniques), where="--techniques")
+                  if ov.techniques is not None else profile.techniques)
+    seeds = (config.validate_seeds(list(ov.seeds), where="--seeds")
+             if ov.seeds is not None else profile.seeds)
+    return dataclasses.replace(profile, tasks=tasks, sparsities=sparsities,
+                               techniques=techniques, seeds=seeds)
 
 
 def check_data(profile: Profile, *, data_dir: str | None, download: bool) -> None:
@@ -87,123 +73,75 @@ def check_data(profile: Profile, *, data_dir: str | None, download: bool) -> Non
         data.require_dataset(name, data_dir=data_dir, download=download)
 
 
-def build_plan(
-    profile: Profile,
-    overrides: Overrides = Overrides(),
-    *,
-    runs_dir: Path,
-    threads: int = 0,
-) -> Plan:
-    """Resolve the grid into RunSpecs (validated; nothing is written)."""
+def build_plan(profile: Profile, overrides: Overrides = Overrides(), *, runs_dir: Path,
+               table: tuple[stages.Stage, ...] = stages.STAGES) -> Plan:
+    """Resolve the grid into complete RunSpecs, stage by stage (validated; nothing written)."""
     prof = apply_overrides(profile, overrides)
     check_data(prof, data_dir=overrides.data_dir, download=overrides.download)
-    version = cielib.__version__
-    nb_train = notebooks.notebook_path("train")
-    h_train = notebooks.source_hash(nb_train)
-    analysis_nb = {name: notebooks.notebook_path(name) for name in ANALYSES}
-    notes: list[str] = []
-    nb_quant = notebooks.notebook_path("quantize")
-    h_quant = notebooks.source_hash(nb_quant)
-
-    specs: list[runs.RunSpec] = []
-    def train_spec(task, sparsity: float, seed: int) -> runs.RunSpec:
-        params = {**task.train_params(), "sparsity": sparsity, "seed": seed}
-        upstream: tuple[str, ...] = ()
-        runtime = {"data_dir": overrides.data_dir, "threads": threads}
-        if sparsity > 0:
-            params.update(task.prune_params())
-            if task.prune_from == "baseline":
-                dense = train_spec(task, 0.0, seed)
-                upstream = (dense.run_id,)
-                runtime["baseline_dir"] = str(runs.run_path(runs_dir, "train", dense.run_id))
-        return runs.RunSpec(
-            stage="train", notebook=str(nb_train.name), params=params, upstream=upstream,
-            notebook_hash=h_train, version=version, runtime=runtime,
-        )
-
-    specs: list[runs.RunSpec] = []
-    for task in prof.tasks:
-        sparsities = prof.sparsities
-        if task.prune_from == "baseline" and 0.0 not in sparsities:
-            sparsities = (0.0, *sparsities)  # fine-tuning needs its dense baseline
-            notes.append(f"{task.name}: prune_from=baseline adds the dense runs it fine-tunes")
-        train_ids = []
-        quant_ids = []
-        techniques = (REFERENCE_TECHNIQUE, *prof.techniques) if prof.techniques else ()
-        for sparsity in sorted(sparsities):
-            for seed in prof.seeds:
-                spec = train_spec(task, sparsity, seed)
-                specs.append(spec)
-                train_ids.append(spec.run_id)
-                if sparsity > 0 and not prof.quantize_pruned:
-                    continue
-                for technique in techniques:
-                    q = runs.RunSpec(
-                        stage="quantize", notebook=str(nb_quant.name),
-                        params={"task": task.name, "dataset": task.dataset, "model": task.model,
-                                "sparsity": sparsity, "seed": seed, "technique": technique,
-                                "representative_size": prof.representative_size,
-                                # speed is a property of architecture and technique:
-                                # measure it once per (task, sparsity, technique)
-                                "measure_speed": seed == prof.seeds[0]},
-                        upstream=(spec.run_id,), notebook_hash=h_quant, version=version,
-                        runtime={"source_dir": str(runs.run_path(runs_dir, "train", spec.run_id)),
-                                 "data_dir": overrides.data_dir, "threads": threads},
-                    )
-                    specs.append(q)
-                    quant_ids.append(q.run_id)
-        for name, nb in analysis_nb.items():
-            if name == "quantization" and not quant_ids:
+    runtime_values = {"data_dir": overrides.data_dir, "runs_dir": str(runs_dir)}
+    by_stage: dict[str, list[runs.RunSpec]] = {}
+    specs: dict[str, runs.RunSpec] = {}  # by run id: equal runs are planned once
+    notes = [f"{t.name}: prune_from=baseline adds the dense runs it fine-tunes"
+             for t in prof.tasks if t.prune_from == "baseline" and 0.0 not in prof.sparsities]
+    notebooks_dir = paths.notebooks_dir()
+    for stage in table:
+        path = notebooks.notebook_path(stage.notebook)
+        source_hash = notebooks.source_hash(path)
+        declared = notebooks.declared_parameters(path)
+        for task, key in stages.keys(stage.per, prof):
+            if not stage.when(prof, task, key):
                 continue
-            runtime = {"runs_dir": str(runs_dir)}
-            if name == "cie":
-                runtime["data_dir"] = overrides.data_dir
-            upstream = {"results": train_ids, "profiling": train_ids, "quantization": quant_ids,
-                        "cie": train_ids + quant_ids}[name]
-            specs.append(
-                runs.RunSpec(
-                    stage=name,
-                    notebook=str(nb.name),
-                    params={
-                        "task": task.name,
-                        "task_label": task.label,
-                        "stand_in_for": task.stand_in_for,
-                        "profile": prof.name,
-                    },
-                    upstream=tuple(upstream),
-                    notebook_hash=notebooks.source_hash(nb),
-                    version=version,
-                    runtime=runtime,
-                )
-            )
-    nb_disc = notebooks.notebook_path("discussion")
-    specs.append(
-        runs.RunSpec(
-            stage="discussion",
-            notebook=str(nb_disc.name),
-            params={
-                "profile": prof.name,
-                "tasks": [{"name": t.name, "label": t.label, "paper_task": t.paper_task,
-                           "stand_in_for": t.stand_in_for} for t in prof.tasks],
-            },
-            upstream=tuple(s.run_id for s in specs if s.stage in ("train", "quantize", "profiling", "cie")),
-            notebook_hash=notebooks.source_hash(nb_disc),
-            version=version,
-            runtime={"runs_dir": str(runs_dir)},
-        )
-    )
-    for spec in specs:
-        notebooks.check_parameters(
-            notebooks.notebook_path(Path(spec.notebook).stem), notebook_parameters(spec, Path("x"))
-        )
-    return Plan(profile=prof, specs=specs, notes=notes)
+            upstream: list[str] = []
+            runtime = {name: runtime_values[name] for name in stage.runtime}
+            for read in stage.reads:
+                if not read.when(prof, task, key):
+                    continue
+                target = read.key(key) if read.key else key
+                found = [s for s in by_stage.get(read.stage, []) if stages.matches(s.key, target)]
+                if read.many:
+                    runtime.setdefault(read.param, []).extend(s.run_id for s in found)
+                elif len(found) == 1:
+                    runtime[read.param] = str(runs.run_path(runs_dir, read.stage, found[0].run_id))
+                else:
+                    raise ConfigError(f"stage {stage.name} {key}: {len(found)} {read.stage} runs "
+                                      f"match {target}, expected exactly one")
+                upstream += [s.run_id for s in found]
+            spec = runs.RunSpec(stage=stage.name, notebook=path.name if path.parent == notebooks_dir
+                                else str(path),
+                                params=stage.params(prof, task, key), upstream=tuple(upstream),
+                                notebook_hash=source_hash, version=cielib.__version__,
+                                runtime=runtime, resources=dict(stage.resources))
+            notebooks.check_parameters(declared, spec.notebook_parameters("."), name=path.name)
+            if spec.run_id not in specs:
+                specs[spec.run_id] = spec
+                by_stage.setdefault(stage.name, []).append(spec)
+    # Task by task (each task's analyses can start while the next task trains), then
+    # the runs of the whole profile.
+    order = {t.name: i for i, t in enumerate(prof.tasks)}
+    ordered = sorted(specs.values(), key=lambda s: order.get(s.params.get("task"), len(order)))
+    return Plan(profile=prof, specs=ordered, notes=notes)
 
 
-def notebook_parameters(spec: runs.RunSpec, run_dir: Path) -> dict[str, Any]:
-    """Everything papermill injects: identity params, runtime options, output dir."""
-    params = dict(spec.params)
-    params.update({k: v for k, v in spec.runtime.items()})
-    params["run_dir"] = str(run_dir)
-    if spec.stage in (*ANALYSES, "discussion"):
-        params["inputs"] = list(spec.upstream)  # run ids; the notebook finds their stages
-    return params
+def select(plan: Plan, only: Sequence[str] | None, runs_dir: Path, *,
+           force: bool = False) -> list[runs.RunSpec]:
+    """The specs of the chosen stages (all by default), marked for rerun with ``force``.
+
+    Refuses a stage name that does not exist, and a chosen run whose upstream is
+    neither chosen nor done.
+    """
+    specs = plan.specs
+    if only:
+        allowed = stages.names()
+        bad = [s for s in only if s not in allowed]
+        if bad:
+            raise ConfigError(f"unknown stage(s) {bad} for --only; allowed: {', '.join(allowed)}")
+        specs = [s for s in specs if s.stage in only]
+        chosen = {s.run_id for s in specs}
+        by_id = {s.run_id: s for s in plan.specs}
+        missing = sorted({u for s in specs for u in s.upstream if u not in chosen
+                          and not store.is_done(runs.run_path(runs_dir, by_id[u].stage, u))})
+        if missing:
+            names = sorted({by_id[u].stage for u in missing})
+            raise ConfigError(f"--only {' '.join(only)} needs {len(missing)} upstream run(s) of stage "
+                              f"{', '.join(names)} that are not done; run those stages first")
+    return [dataclasses.replace(s, force=True) for s in specs] if force else list(specs)

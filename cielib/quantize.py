@@ -57,6 +57,7 @@ __all__ = [
 
 #: Conversion techniques; ``float32`` is the unquantized TFLite reference.
 TECHNIQUES = ("float32", "float16", "dynamic_int8", "full_int8")
+REFERENCE_TECHNIQUE = "float32"
 
 #: Where :data:`DOCUMENTED` comes from (TensorFlow's post-training quantization guide,
 #: the table "Post-training quantization technique / Benefits / Hardware").

@@ -1,4 +1,4 @@
-"""Reading finished runs back from the store for the analysis notebooks.
+"""Helpers over run tables for the analysis notebooks: settings, histories, predictions.
 
 Importing this module does not import TensorFlow.
 """
@@ -15,48 +15,24 @@ from cielib import runs
 from cielib.quantize import TECHNIQUES
 
 
-def find_runs(runs_dir: str | Path, run_ids: Iterable[str], *, stage: str | None = None) -> list[Path]:
-    """The directories of the given finished runs, in the given order.
-
-    Run ids are unique across stages, so each is looked up in every stage; with
-    ``stage`` only the runs of that stage are returned (the others are skipped). A run
-    that is missing or unfinished is an error: an analysis never reads partial inputs.
-    """
-    out = []
-    for rid in run_ids:
-        found = [p.parent for p in Path(runs_dir).glob(f"*/{rid}/{runs.DONE}")]
-        if not found:
-            raise FileNotFoundError(f"run {rid} is not done (looked in {runs_dir}/*/{rid})")
-        if stage is None or found[0].parent.name == stage:
-            out.append(found[0])
-    return out
-
-
-def run_table(run_dirs: Iterable[Path]) -> pd.DataFrame:
-    """One row per run: its parameters and its scalar metrics."""
-    rows = []
-    for d in run_dirs:
-        ident = runs.read_json(Path(d) / runs.PARAMS)
-        metrics = runs.read_json(Path(d) / runs.METRICS)
-        row = {"run_id": Path(d).name, **ident["params"]}
-        row.update({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def histories(run_dirs: Iterable[Path]) -> pd.DataFrame:
-    """Per-epoch histories of training runs, stacked, with run_id, seed and sparsity."""
+def histories(train_runs: pd.DataFrame) -> pd.DataFrame:
+    """Per-epoch histories of training runs (rows of :func:`cielib.runs.table`), stacked,
+    with run_id, seed and sparsity."""
     frames = []
-    for d in run_dirs:
-        params = runs.read_json(Path(d) / runs.PARAMS)["params"]
-        h = pd.read_csv(Path(d) / "history.csv")
-        h.insert(0, "run_id", Path(d).name)
-        h["seed"] = params.get("seed")
-        h["sparsity"] = params.get("sparsity")
+    for r in train_runs.itertuples():
+        h = pd.read_csv(Path(r.path) / "history.csv")
+        h.insert(0, "run_id", r.run_id)
+        h["seed"] = r.seed
+        h["sparsity"] = r.sparsity
         frames.append(h)
     if not frames:
         raise ValueError("no runs given")
     return pd.concat(frames, ignore_index=True)
+
+
+def with_settings(table: pd.DataFrame) -> pd.DataFrame:
+    """A run table with a ``setting`` column (dense, sparsity 0.5, float16, ...)."""
+    return table.assign(setting=[setting_name(r) for r in table.to_dict("records")])
 
 
 def stand_in_note(stand_in_for: str) -> str:
@@ -91,22 +67,21 @@ def setting_order(name: str) -> tuple:
     return (1 if t < 0 else 2, s, t)
 
 
-def predictions_by_setting(run_dirs: Iterable[Path]) -> tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]:
-    """Test-set labels and ``{setting: {seed: y_pred}}`` for a set of runs.
+def predictions_by_setting(table: pd.DataFrame) -> tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]:
+    """Test-set labels and ``{setting: {seed: y_pred}}`` for the runs of a run table.
 
     Every run must have predicted the same test set (same labels in the same order);
     otherwise comparing them image by image would be meaningless, so it is an error.
     """
     y_true = None
     out: dict[str, dict[int, np.ndarray]] = {}
-    for d in run_dirs:
-        params = runs.read_json(Path(d) / runs.PARAMS)["params"]
-        pred = runs.load_predictions(Path(d))
+    for r in table.to_dict("records"):
+        pred = runs.load_predictions(Path(r["path"]))
         if y_true is None:
             y_true = pred["y_true"]
         elif not np.array_equal(y_true, pred["y_true"]):
-            raise ValueError(f"run {Path(d).name} predicted a different test set")
-        out.setdefault(setting_name(params), {})[int(params["seed"])] = pred["y_pred"]
+            raise ValueError(f"run {r['run_id']} predicted a different test set")
+        out.setdefault(setting_name(r), {})[int(r["seed"])] = pred["y_pred"]
     if y_true is None:
         raise ValueError("no runs given")
     return y_true, out

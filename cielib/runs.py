@@ -1,12 +1,15 @@
-"""The content-addressed run store: ``runs/<stage>/<run_id>/``.
+"""Run identity and reading the run store (``runs/<stage>/<run_id>/``).
 
 A run's identity is a hash of what determines its result: the stage, its canonical
-parameters, the ids of the runs it reads, the source of its notebook and the cielib
-version. Never a timestamp: the same inputs always map to the same directory, so a
-finished run is found again and reused, and any change makes a new one.
+parameters (thread counts included), the ids of the runs it reads, the source of its
+notebook and the cielib version. Never a timestamp: the same inputs always map to the
+same directory, so a finished run is found again and reused, and any change makes a new
+one. How runs are written, claimed and checked is :mod:`cielib.store`.
 
-A run is written into a temporary sibling directory, renamed into place, and only then
-marked with ``DONE``; a directory without ``DONE`` is never read as a result.
+:func:`table` is the one reader of finished runs: one row per run with its key
+(task, sparsity, seed, technique), its path and its scalar metrics; notebooks look runs
+up in it by key with :func:`lookup`, never by position. ``runs/index.csv`` is the same
+table written to disk.
 
 Importing this module does not import TensorFlow.
 """
@@ -15,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -30,12 +31,12 @@ METRICS = "metrics.json"
 PREDICTIONS = "predictions.npz"
 EXECUTED = "executed.ipynb"
 INDEX = "index.csv"
-# Columns every index row has (in this order); metrics add more after them.
-INDEX_COLUMNS = (
-    "run_id", "stage", "task", "model", "dataset", "sparsity", "technique", "seed",
-    "top1", "path",
-)
-_TMP_PREFIX = ".tmp-"
+#: The parameters that name a run within its stage (and find it in the store).
+KEY_FIELDS = ("task", "sparsity", "seed", "technique")
+# Columns every table row has (in this order); metrics add more after them.
+INDEX_COLUMNS = ("run_id", "stage", "task", "model", "dataset", "sparsity", "technique", "seed",
+                 "top1", "path")
+TMP_PREFIX = ".tmp-"
 
 
 def canonical_json(obj: Any) -> str:
@@ -57,43 +58,23 @@ def _normalise(obj: Any) -> Any:
     return obj
 
 
-def run_id(
-    stage: str,
-    params: dict[str, Any],
-    *,
-    upstream: Iterable[str] = (),
-    notebook_hash: str = "",
-    version: str = "",
-) -> str:
+def run_id(stage: str, params: dict[str, Any], *, upstream: Iterable[str] = (),
+           notebook_hash: str = "", version: str = "") -> str:
     """The 12-hex-digit id of a run (sha256 of everything that determines it)."""
-    payload = canonical_json(
-        {
-            "stage": stage,
-            "params": params,
-            "upstream": sorted(upstream),
-            "notebook": notebook_hash,
-            "version": version,
-        }
-    )
+    payload = canonical_json({"stage": stage, "params": params, "upstream": sorted(upstream),
+                              "notebook": notebook_hash, "version": version})
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def file_hash(path: str | Path) -> str:
-    """sha256 of a file's bytes (notebook sources, data archives)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One planned execution of a notebook: stage, parameters and upstream runs.
+    """One planned execution of a notebook, complete: executing it needs nothing else.
 
-    ``params`` are the identity parameters (they go into the run id and
-    ``params.json``); ``runtime`` are passed to the notebook too but do not change
-    the result (output directory, thread count, data location).
+    ``params`` are the identity parameters (they go into the run id and ``params.json``);
+    ``runtime`` are notebook parameters that do not change the result (where the data
+    and the store are, the paths of upstream runs, whose ids are in ``upstream``).
+    ``force`` reruns a finished run (its replacement is committed only on success);
+    ``resources`` are what a cluster executor must reserve (e.g. ``{"GPU": 1}``).
     """
 
     stage: str
@@ -103,27 +84,28 @@ class RunSpec:
     notebook_hash: str = ""
     version: str = ""
     runtime: dict[str, Any] = field(default_factory=dict)
+    force: bool = False
+    resources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
-        return run_id(
-            self.stage,
-            self.params,
-            upstream=self.upstream,
-            notebook_hash=self.notebook_hash,
-            version=self.version,
-        )
+        return run_id(self.stage, self.params, upstream=self.upstream,
+                      notebook_hash=self.notebook_hash, version=self.version)
+
+    @property
+    def key(self) -> dict[str, Any]:
+        """The fields that name this run within its stage (task, sparsity, seed, technique)."""
+        return {k: self.params[k] for k in KEY_FIELDS if k in self.params}
 
     def identity(self) -> dict[str, Any]:
         """What went into the id, saved beside the run so a rerun can say why."""
-        return {
-            "stage": self.stage,
-            "notebook": self.notebook,
-            "params": _normalise(self.params),
-            "upstream": sorted(self.upstream),
-            "notebook_hash": self.notebook_hash,
-            "version": self.version,
-        }
+        return {"stage": self.stage, "notebook": self.notebook, "params": _normalise(self.params),
+                "upstream": sorted(self.upstream), "notebook_hash": self.notebook_hash,
+                "version": self.version}
+
+    def notebook_parameters(self, run_dir: str | Path) -> dict[str, Any]:
+        """Everything papermill injects: identity params, runtime options, output dir."""
+        return {**self.params, **self.runtime, "run_dir": str(run_dir)}
 
     def label(self) -> str:
         """Short human description: stage and key parameters."""
@@ -138,44 +120,8 @@ class RunSpec:
         return " ".join(b for b in bits if b)
 
 
-def run_path(runs_dir: Path, stage: str, rid: str) -> Path:
+def run_path(runs_dir: str | Path, stage: str, rid: str) -> Path:
     return Path(runs_dir) / stage / rid
-
-
-def is_done(path: Path) -> bool:
-    """A run counts only once its ``DONE`` marker exists."""
-    return (Path(path) / DONE).is_file()
-
-
-def make_tmp_dir(runs_dir: Path, stage: str, rid: str) -> Path:
-    """A fresh private directory for a run in progress (same filesystem as the target)."""
-    parent = Path(runs_dir) / stage
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = parent / f"{_TMP_PREFIX}{rid}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    return tmp
-
-
-def commit(tmp: Path, final: Path, *, summary: dict[str, Any] | None = None) -> Path:
-    """Move a finished run into place atomically, then write ``DONE`` last.
-
-    An unfinished directory left at ``final`` (renamed but never marked) is replaced.
-    """
-    final = Path(final)
-    if final.exists():
-        if is_done(final):
-            raise FileExistsError(f"run {final} is already done; refusing to overwrite")
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    (final / DONE).write_text(json.dumps(summary or {}, indent=1))
-    return final
-
-
-def discard(path: Path) -> None:
-    """Remove a run directory (used by --force and --clean)."""
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -195,73 +141,83 @@ def save_predictions(path: Path, *, y_true: np.ndarray, y_pred: np.ndarray, prob
         raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must be equal 1-D shapes")
     if probs.ndim != 2 or probs.shape[0] != y_true.shape[0]:
         raise ValueError(f"probs must be (n_images, n_classes), got {probs.shape}")
-    np.savez_compressed(
-        path,
-        y_true=y_true.astype(np.int64),
-        y_pred=y_pred.astype(np.int64),
-        probs=probs.astype(np.float32),
-    )
+    np.savez_compressed(path, y_true=y_true.astype(np.int64), y_pred=y_pred.astype(np.int64),
+                        probs=probs.astype(np.float32))
 
 
-def load_predictions(run_dir: Path) -> dict[str, np.ndarray]:
+def load_predictions(run_dir: str | Path) -> dict[str, np.ndarray]:
     with np.load(Path(run_dir) / PREDICTIONS) as npz:
         return {k: npz[k] for k in npz.files}
 
 
-def done_runs(runs_dir: Path) -> list[Path]:
-    """Every finished run directory in the store."""
+def done_runs(runs_dir: str | Path) -> list[Path]:
+    """Every run directory in the store that has a ``DONE`` marker."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    return sorted(
-        p.parent
-        for p in runs_dir.glob(f"*/*/{DONE}")
-        if not p.parent.name.startswith(_TMP_PREFIX)
-    )
+    return sorted(p.parent for p in runs_dir.glob(f"*/*/{DONE}")
+                  if not p.parent.name.startswith((TMP_PREFIX, ".", "failed-")))
 
 
-def index_row(run_dir: Path, *, root: Path | None = None) -> dict[str, Any]:
-    """One row of ``index.csv``: identity columns then scalar headline metrics."""
+def find(runs_dir: str | Path, rid: str) -> Path:
+    """The directory of a finished run, whatever its stage (run ids are unique)."""
+    found = [p.parent for p in Path(runs_dir).glob(f"*/{rid}/{DONE}")]
+    if not found:
+        raise FileNotFoundError(f"run {rid} is not done (looked in {runs_dir}/*/{rid})")
+    return found[0]
+
+
+def row(run_dir: str | Path, *, root: Path | None = None) -> dict[str, Any]:
+    """One table row: key columns, the path, then every scalar parameter and metric."""
     run_dir = Path(run_dir)
     ident = read_json(run_dir / PARAMS)
     params = ident.get("params", {})
     metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}
-    row: dict[str, Any] = {
+    out: dict[str, Any] = {
         "run_id": run_dir.name,
         "stage": ident.get("stage", run_dir.parent.name),
-        "task": params.get("task"),
-        "model": params.get("model"),
-        "dataset": params.get("dataset"),
-        "sparsity": params.get("sparsity"),
-        "technique": params.get("technique"),
-        "seed": params.get("seed"),
+        **{k: params.get(k) for k in ("task", "model", "dataset", "sparsity", "technique", "seed")},
         "top1": metrics.get("top1"),
         "path": str(run_dir.relative_to(root) if root else run_dir),
     }
-    for key, value in metrics.items():
-        if key not in row and (value is None or isinstance(value, (int, float, str, bool))):
-            row[key] = value
-    return row
+    for source in (metrics, params):
+        for k, v in source.items():
+            if k not in out and (v is None or isinstance(v, (int, float, str, bool))):
+                out[k] = v
+    return out
 
 
-def write_index(runs_dir: Path) -> pd.DataFrame:
-    """Rebuild ``runs/index.csv`` from the finished runs (the one table of results)."""
-    runs_dir = Path(runs_dir)
-    rows = [index_row(p, root=runs_dir.parent) for p in done_runs(runs_dir)]
+def table(runs_dir: str | Path, run_ids: Iterable[str] | None = None, *,
+          root: Path | None = None) -> pd.DataFrame:
+    """The finished runs as one DataFrame (all of them, or the given ids in that order).
+
+    A run id that is not done is an error: an analysis never reads partial inputs.
+    """
+    dirs = done_runs(runs_dir) if run_ids is None else [find(runs_dir, r) for r in run_ids]
+    rows = [row(d, root=root) for d in dirs]
     df = pd.DataFrame(rows, columns=None if rows else list(INDEX_COLUMNS))
     if rows:
         extra = [c for c in df.columns if c not in INDEX_COLUMNS]
         df = df[list(INDEX_COLUMNS) + sorted(extra)]
         df["seed"] = df["seed"].astype("Int64")  # analysis runs have none; keep ints ints
-        df = df.sort_values(["stage", "task", "sparsity", "technique", "seed"], na_position="first")
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    tmp = runs_dir / (INDEX + ".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, runs_dir / INDEX)
     return df
 
 
-def load_index(runs_dir: Path) -> pd.DataFrame:
+def lookup(df: pd.DataFrame, **key: Any) -> pd.Series:
+    """The one row of a run table whose columns equal ``key`` (e.g. stage, sparsity, seed).
+
+    ``technique=None`` matches runs without a technique (Keras models).
+    """
+    mask = pd.Series(True, index=df.index)
+    for k, v in key.items():
+        mask &= df[k].isna() if v is None else (df[k] == v)
+    hits = df[mask]
+    if len(hits) != 1:
+        raise LookupError(f"{len(hits)} runs match {key} (expected exactly one)")
+    return hits.iloc[0]
+
+
+def load_index(runs_dir: str | Path) -> pd.DataFrame:
     """``runs/index.csv`` as a DataFrame (empty with the core columns if absent)."""
     path = Path(runs_dir) / INDEX
     if not path.is_file():

@@ -36,7 +36,6 @@
 task = "demo"
 task_label = ""
 stand_in_for = ""
-profile = "quick"
 inputs = []  # run ids of the task's training and quantize runs (every setting and seed)
 alpha = 0.05  # significance level of the t-tests
 correction = "none"  # "none" or "fdr_bh" (Benjamini-Hochberg over classes)
@@ -54,11 +53,9 @@ from IPython.display import Markdown, display
 from cielib import cie, data, figures, results, runs
 
 out = Path(run_dir)
-run_dirs = results.find_runs(runs_dir, inputs)
-table = results.run_table(run_dirs)
-table["setting"] = [results.setting_name(r) for r in table.to_dict("records")]
-y_true, preds = results.predictions_by_setting(run_dirs)
-class_names = runs.read_json(run_dirs[0] / runs.METRICS)["class_names"]
+table = results.with_settings(runs.table(runs_dir, inputs))  # every training and quantize run
+y_true, preds = results.predictions_by_setting(table)
+class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
 corr = None if correction == "none" else correction
 title = task_label or task
 base = preds.pop("dense")
@@ -150,8 +147,7 @@ if pops:
 
 # %%
 if pops and pops[strongest].cie_images.size:
-    ds = data.load_dataset(runs.read_json(run_dirs[0] / runs.PARAMS)["params"]["dataset"],
-                           data_dir=data_dir)
+    ds = data.load_dataset(table["dataset"].iloc[0], data_dir=data_dir)
     cie_rows = pops[strongest].images.loc[pops[strongest].cie_images]
     fig = figures.cie_gallery(ds.x_test, cie_rows, class_names=class_names, max_images=12,
                               title=f"{title}: CIE images under {strongest}")

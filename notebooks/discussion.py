@@ -38,14 +38,13 @@ from IPython.display import Markdown, display
 
 from cielib import findings, paper, results, runs
 
-index = runs.load_index(runs_dir)
-index = index[index["run_id"].isin(inputs)].copy()
-index["setting"] = [results.setting_name(r) for r in index.to_dict("records")]
+index = results.with_settings(runs.table(runs_dir, inputs))  # every run this discussion reads
 
 
 def stage_dir(stage, task):
+    """The output directory of a task's analysis run of one stage (None if absent)."""
     rows = index[(index["stage"] == stage) & (index["task"] == task)]
-    return Path(runs_dir).parent / rows["path"].iloc[0] if len(rows) else None
+    return Path(runs.lookup(rows, stage=stage).path) if len(rows) else None
 
 
 display(Markdown(f"Citation: {paper.CITATION}."))

@@ -35,7 +35,6 @@
 task = "demo"
 task_label = ""
 stand_in_for = ""
-profile = "quick"
 inputs = []  # run ids of the task's training runs
 runs_dir = "runs"
 run_dir = "."
@@ -47,11 +46,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import figures, profile as hw, results
+from cielib import figures, profile as hw, results, runs
 
 out = Path(run_dir)
-train_dirs = results.find_runs(runs_dir, inputs, stage="train")
-table = results.run_table(train_dirs)
+table = runs.table(runs_dir, inputs)  # one row per training run: key, path, metrics
 title = task_label or task
 backend = table["hw_backend"].iloc[0]
 intro = (f"## {title}: hardware use during training\n\nSampler backend: **{backend}** "
@@ -96,17 +94,16 @@ else:
 # %% [markdown]
 # ### Utilization over time
 #
-# The first seed of every sparsity, smoothed over 2 s as the paper smoothed its traces.
+# The first seed of every sparsity, smoothed with a 2 s moving window (our choice: the
+# paper's traces look smoothed but it does not say how).
 # The legend gives each run's total training time.
 
 # %%
 column = "utilization_pct" if backend == "nvml" else "process_cpu_pct"
 first = int(table["seed"].min())
 frames = []
-for d, row in zip(train_dirs, table.to_dict("records")):
-    if row["seed"] != first:
-        continue
-    trace = pd.read_csv(Path(d) / "utilization.csv")
+for row in table[table["seed"] == first].to_dict("records"):
+    trace = pd.read_csv(Path(row["path"]) / "utilization.csv")
     trace = hw.smooth(trace, column=column, window_s=2.0)
     frames.append(trace.assign(sparsity=row["sparsity"], train_seconds=row["train_seconds"]))
 traces = pd.concat(frames, ignore_index=True)

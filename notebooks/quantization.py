@@ -23,7 +23,6 @@
 task = "demo"
 task_label = ""
 stand_in_for = ""
-profile = "quick"
 inputs = []  # run ids of the task's quantize runs
 runs_dir = "runs"
 run_dir = "."
@@ -37,10 +36,8 @@ from IPython.display import Markdown, display
 from cielib import evaluate, quantize, results, runs
 
 out = Path(run_dir)
-quant_dirs = results.find_runs(runs_dir, inputs, stage="quantize")
-table = results.run_table(quant_dirs)
-table["setting"] = [results.setting_name(r) for r in table.to_dict("records")]
-class_names = runs.read_json(quant_dirs[0] / runs.METRICS)["class_names"]
+table = results.with_settings(runs.table(runs_dir, inputs))  # one row per quantized model
+class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
 title = task_label or task
 order = list(quantize.TECHNIQUES)
 table["technique"] = pd.Categorical(table["technique"], categories=order, ordered=True)
@@ -118,13 +115,12 @@ if len(speed):
 
 # %%
 first = int(table["seed"].min())
-pick = lambda tech: table[(table["technique"] == tech) & (table["seed"] == first) &  # noqa: E731
-                          (table["sparsity"] == 0)]
-strongest = next((t for t in ("full_int8", "dynamic_int8", "float16") if len(pick(t))), None)
-if strongest and len(pick("float32")):
+present = set(table.loc[(table["seed"] == first) & (table["sparsity"] == 0), "technique"].astype(str))
+strongest = next((t for t in ("full_int8", "dynamic_int8", "float16") if t in present), None)
+if strongest and "float32" in present:
     reps = []
     for tech in ("float32", strongest):
-        pred = runs.load_predictions(quant_dirs[pick(tech).index[0]])
+        pred = runs.load_predictions(runs.lookup(table, technique=tech, seed=first, sparsity=0.0).path)
         reps.append(evaluate.classification_report(pred["y_true"], pred["y_pred"],
                                                    class_names=class_names))
     change = evaluate.per_class_change(*reps)

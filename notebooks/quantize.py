@@ -39,7 +39,7 @@ representative_size = 200  # calibration images for full_int8
 measure_speed = True  # time batch-1 latency and batch throughput on this CPU
 source_dir = "runs/scratch/train-demo"  # the training run whose model is converted
 data_dir = None
-threads = 0  # interpreter threads (0: 1 thread)
+threads = 1  # TensorFlow and LiteRT interpreter threads (part of the run id)
 run_dir = "runs/scratch/quantize-demo"
 
 # %%
@@ -89,7 +89,7 @@ quantize.inspect(tflite).query("role == 'weights'")[["name", "op", "dtype", "sha
 # ## Evaluate with the LiteRT interpreter
 
 # %%
-clf = quantize.TFLiteClassifier(tflite, num_threads=threads or 1)
+clf = quantize.TFLiteClassifier(tflite, num_threads=threads)
 x_test = prep(ds.x_test)
 probs = clf.predict_proba(x_test, batch_size=256)
 y_pred = probs.argmax(axis=1)

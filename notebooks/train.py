@@ -52,7 +52,7 @@ baseline_dir = None  # the dense run to fine-tune from, when prune_from is basel
 seed = 0
 run_dir = "runs/scratch/train-demo"  # where this run's outputs go
 data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)
-threads = 0  # TensorFlow intra-op threads (0: all cores)
+threads = 1  # TensorFlow intra- and inter-op threads: they change results, so part of the run id
 profile_interval = 0.5  # seconds between hardware samples (GPU via NVML, else CPU)
 
 # %%

@@ -451,7 +451,7 @@ def test_registry():
     assert data.DATASETS["cifar10"].image_shape == (32, 32, 3)
     from cielib import config  # planner validates names against this list
 
-    assert tuple(names) == tuple(config.DATASET_NAMES)
+    assert tuple(names) == tuple(config.DATASETS)
 
 
 def test_dataset_rejects_wrong_dtypes():

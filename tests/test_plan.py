@@ -59,8 +59,7 @@ def test_every_planned_parameter_is_declared(prof, tmp_path):
     bad = dataclasses.replace(p.specs[0], params={**p.specs[0].params, "typo_param": 1})
     from cielib import notebooks
     with pytest.raises(ParameterError, match="typo_param"):
-        notebooks.check_parameters(notebooks.notebook_path("train"),
-                                   plan.notebook_parameters(bad, Path("x")))
+        notebooks.check_parameters(notebooks.notebook_path("train"), bad.notebook_parameters("x"))
 
 
 def test_quantize_runs_follow_their_training_run(prof, tmp_path):
@@ -91,17 +90,12 @@ def test_quantize_pruned_and_no_techniques(prof, tmp_path):
 
 
 def test_download_fetches_only_missing_datasets(monkeypatch, prof):
-    import importlib.util
+    from cielib import data, pipeline
 
-    from cielib import data
-
-    spec = importlib.util.spec_from_file_location("run_all_mod", Path(__file__).parent.parent / "run_all.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     cifar = dataclasses.replace(prof.tasks[0], name="c", dataset="cifar10")
     p = plan.Plan(profile=dataclasses.replace(prof, tasks=(prof.tasks[0], cifar)), specs=[])
     calls = []
     monkeypatch.setattr(data, "locate_dataset", lambda name, data_dir=None: None if name == "cifar10" else "here")
     monkeypatch.setattr(data, "load_dataset", lambda name, data_dir=None, download=False: calls.append((name, data_dir, download)))
-    mod.fetch_missing_data(p, data_dir="/d")
+    pipeline.fetch_missing_data(p, data_dir="/d")
     assert calls == [("cifar10", "/d", True)]

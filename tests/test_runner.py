@@ -92,7 +92,7 @@ def test_only_force_clean(tiny_profile, project):
     (cie_dir,) = [p.parent for p in (project / "runs" / "cie").glob("*/DONE")]
     before = (cie_dir / "DONE").stat().st_mtime
     dry = run_all("--profile", str(tiny_profile), "--only", "cie", "--force", "--dry-run", root=project)
-    assert "will rerun: --force" in dry.stdout
+    assert "will run: --force" in dry.stdout
     assert run_all("--profile", str(tiny_profile), "--only", "cie", "--force", "--no-report",
                    root=project).returncode == 0
     assert (cie_dir / "DONE").stat().st_mtime > before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cielib import runs
+from cielib import runs, store
 
 P = {"task": "a", "sparsity": 0.5, "seed": 1, "model_options": {"width": 8}}
 
@@ -47,40 +47,46 @@ def test_numpy_scalars_hash_like_python_numbers():
 def test_commit_protocol(tmp_path):
     spec = runs.RunSpec(stage="train", notebook="train.py", params=P)
     rid = spec.run_id
-    tmp = runs.make_tmp_dir(tmp_path, "train", rid)
+    tmp = store.make_tmp_dir(tmp_path, "train", rid)
     final = runs.run_path(tmp_path, "train", rid)
     (tmp / "metrics.json").write_text('{"top1": 0.5}')
     runs.write_json(tmp / runs.PARAMS, spec.identity())
-    assert not runs.is_done(final)
+    assert not store.is_done(final)
     assert runs.done_runs(tmp_path) == []  # a run in progress is invisible
-    runs.commit(tmp, final)
-    assert runs.is_done(final) and not tmp.exists()
+    store.commit(tmp, final)
+    assert store.is_done(final) and not tmp.exists()
     assert runs.done_runs(tmp_path) == [final]
-    with pytest.raises(FileExistsError):
-        runs.commit(runs.make_tmp_dir(tmp_path, "train", rid), final)
+    done = runs.read_json(final / runs.DONE)
+    assert done["files"]["metrics.json"]["bytes"] == len('{"top1": 0.5}')
+    # a second commit replaces the finished run only once the new one is in place
+    again = store.make_tmp_dir(tmp_path, "train", rid)
+    (again / "metrics.json").write_text('{"top1": 0.75}')
+    store.commit(again, final)
+    assert runs.read_json(final / "metrics.json") == {"top1": 0.75} and store.is_done(final)
+    assert [p.name for p in (tmp_path / "train").iterdir()] == [rid]  # nothing left aside
 
 
 def test_renamed_but_unmarked_run_is_not_done_and_gets_replaced(tmp_path):
     final = runs.run_path(tmp_path, "train", "abc")
     final.mkdir(parents=True)
     (final / "half-written").write_text("x")
-    assert not runs.is_done(final)
-    tmp = runs.make_tmp_dir(tmp_path, "train", "abc")
+    assert not store.is_done(final)
+    tmp = store.make_tmp_dir(tmp_path, "train", "abc")
     (tmp / "ok").write_text("y")
-    runs.commit(tmp, final)
+    store.commit(tmp, final)
     assert (final / "ok").exists() and not (final / "half-written").exists()
 
 
 def test_index_and_predictions(tmp_path):
     for seed, top1 in [(0, 0.8), (1, 0.9)]:
         spec = runs.RunSpec(stage="train", notebook="train.py", params={**P, "seed": seed})
-        tmp = runs.make_tmp_dir(tmp_path / "runs", "train", spec.run_id)
+        tmp = store.make_tmp_dir(tmp_path / "runs", "train", spec.run_id)
         runs.write_json(tmp / runs.PARAMS, spec.identity())
         runs.write_json(tmp / runs.METRICS, {"top1": top1, "train_seconds": 1.5, "nested": {"x": 1}})
         runs.save_predictions(tmp / runs.PREDICTIONS, y_true=np.array([0, 1]), y_pred=np.array([0, 0]),
                               probs=np.array([[0.9, 0.1], [0.6, 0.4]]))
-        runs.commit(tmp, runs.run_path(tmp_path / "runs", "train", spec.run_id))
-    df = runs.write_index(tmp_path / "runs")
+        store.commit(tmp, runs.run_path(tmp_path / "runs", "train", spec.run_id))
+    df = store.write_index(tmp_path / "runs")
     assert list(df.columns[:10]) == list(runs.INDEX_COLUMNS)
     assert sorted(df["top1"]) == [0.8, 0.9]
     assert "train_seconds" in df.columns and "nested" not in df.columns

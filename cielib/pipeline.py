@@ -1,0 +1,188 @@
+"""The whole command, behind ``run_all.py``: plan, check the store, execute, report.
+
+Exit codes: 0 every run done, 1 some run failed (or ``--verify`` found damage), 2 bad
+input or an unusable store (nothing was run or written).
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from cielib import config, paths, plan as planning, runs, store
+from cielib.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything run_all.py's command line says (see its ``--help``)."""
+
+    profile: str = "quick"
+    tasks: Sequence[str] | None = None
+    sparsities: Sequence[float] | None = None
+    techniques: Sequence[str] | None = None
+    seeds: Sequence[int] | None = None
+    epochs: int | None = None
+    data_dir: str | None = None
+    download: bool = False
+    jobs: int | None = None
+    executor: str = "local"
+    scheduler: str | None = None
+    cluster: str | None = None
+    fail_fast: bool = False
+    dry_run: bool = False
+    only: Sequence[str] | None = None
+    force: bool = False
+    clean: bool = False
+    yes: bool = False
+    verify: bool = False
+    no_report: bool = False
+    quiet: bool = False
+
+
+def default_jobs(threads: int) -> int:
+    """One run per ``threads`` cores (at most 4: memory, and small models gain little more)."""
+    return max(1, min(4, (os.cpu_count() or 1) // max(1, threads)))
+
+
+def main(opts: Options) -> int:
+    runs_dir = paths.runs_dir()
+    if opts.verify:
+        return verify(runs_dir)
+    try:
+        if opts.jobs is not None and opts.jobs < 1:
+            raise ConfigError(f"--jobs must be >= 1, got {opts.jobs}")
+        profile = config.load_profile(opts.profile)
+        overrides = planning.Overrides(
+            tasks=opts.tasks, sparsities=opts.sparsities, techniques=opts.techniques,
+            seeds=opts.seeds, epochs=opts.epochs, data_dir=opts.data_dir, download=opts.download)
+        plan = planning.build_plan(profile, overrides, runs_dir=runs_dir)
+        selected = planning.select(plan, opts.only, runs_dir, force=opts.force)
+        if not opts.dry_run:
+            store.check_writable(runs_dir)
+    except (ConfigError, ValueError, FileNotFoundError, store.StoreError) as exc:
+        print(f"run_all.py: error: {exc}", file=sys.stderr)
+        return 2
+    jobs = opts.jobs or default_jobs(plan.profile.threads)
+    say = (lambda *a: None) if opts.quiet else print
+    for note in plan.notes:
+        say(f"note: {note}")
+    if opts.clean:
+        return clean(plan, runs_dir, assume_yes=opts.yes, dry_run=opts.dry_run)
+    if opts.dry_run:
+        return dry_run(plan, selected, runs_dir)
+    if opts.download:
+        fetch_missing_data(plan, data_dir=opts.data_dir)
+    try:
+        executor = make_executor(opts, jobs=jobs, runs_dir=runs_dir, profile=plan.profile)
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"run_all.py: error: {exc}", file=sys.stderr)
+        return 2
+    from cielib import progress
+
+    todo = sum(s.force or not store.is_done(runs.run_path(runs_dir, s.stage, s.run_id)) for s in selected)
+    say(f"profile {plan.profile.name!r}: {len(selected)} run(s), {todo} to run, {jobs} job(s) x "
+        f"{plan.profile.threads} thread(s), {opts.executor} executor; store {runs_dir}")
+    start = time.perf_counter()
+    try:
+        results = progress.run_with_progress(selected, runs_dir=runs_dir, executor=executor,
+                                             todo=todo, jobs=jobs, fail_fast=opts.fail_fast,
+                                             quiet=opts.quiet)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished runs are kept and will be reused next time", file=sys.stderr)
+        return 130
+    finally:
+        executor.shutdown()
+    index = store.write_index(runs_dir)
+    counts = {s: sum(r.status == s for r in results) for s in ("ran", "cached", "failed", "skipped")}
+    if counts["ran"] == 0 and counts["failed"] == 0:
+        say("nothing to do: every run was already done (cached)")
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    print(f"runs: {summary} in {time.perf_counter() - start:.1f}s; index: {runs_dir / runs.INDEX}")
+    if not opts.no_report:
+        from cielib import report_contents
+
+        report_path = report_contents.build(plan, runs_dir, index)
+        if report_path:
+            print(f"report: {report_path}")
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        print(f"FAILED {r.label}: {r.error} (see {r.path})", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def make_executor(opts: Options, *, jobs: int, runs_dir: Path, profile: config.Profile):
+    """The executor the options ask for: a local process pool, or Dask."""
+    from cielib import execute
+
+    if opts.executor == "local":
+        if opts.scheduler or opts.cluster:
+            raise ConfigError("--scheduler and --cluster need --executor dask")
+        return execute.LocalExecutor(jobs=jobs)
+    raise ConfigError(f"unknown executor {opts.executor!r}; allowed: local")
+
+
+def dry_run(plan: planning.Plan, selected: list[runs.RunSpec], runs_dir: Path) -> int:
+    """Print the plan: each run's id, label and whether (and why) it will run."""
+    print(f"plan for profile {plan.profile.name!r}: {len(selected)} run(s)")
+    for spec in selected:
+        path = runs.run_path(runs_dir, spec.stage, spec.run_id)
+        done = store.is_done(path)
+        state = "done (cached)" if done and not spec.force else f"will run: {store.why_rerun(spec, runs_dir)}"
+        print(f"  {spec.run_id}  {spec.label():<45} {state}")
+    return 0
+
+
+def verify(runs_dir: Path) -> int:
+    """``--verify``: full integrity check of the store; exit 1 listing every bad run."""
+    bad = store.verify(runs_dir)
+    n = len(runs.done_runs(runs_dir))
+    if not bad:
+        print(f"verify: {n} finished run(s) in {runs_dir}, all intact")
+        return 0
+    print(f"verify: {len(bad)} damaged or incomplete run(s) in {runs_dir}:")
+    for path, found in bad.items():
+        print(f"  {path}: {'; '.join(found)}")
+    return 1
+
+
+def fetch_missing_data(plan: planning.Plan, *, data_dir: str | None) -> None:
+    """--download: fetch the datasets the plan needs that are not present (CIFAR only)."""
+    from cielib import data
+
+    for name in sorted({t.dataset for t in plan.profile.tasks}):
+        if data.locate_dataset(name, data_dir=data_dir) is None:
+            print(f"downloading {name} ...")
+            data.load_dataset(name, data_dir=data_dir, download=True)
+
+
+def clean(plan: planning.Plan, runs_dir: Path, *, assume_yes: bool, dry_run: bool) -> int:
+    """Remove run directories the plan does not use (and leftovers of failed runs)."""
+    doomed = store.unused(plan.specs, runs_dir)
+    if not doomed:
+        print("clean: nothing to remove")
+        return 0
+    print(f"clean: {len(doomed)} run director{'y' if len(doomed) == 1 else 'ies'} not in the "
+          f"plan for profile {plan.profile.name!r}:")
+    for p in doomed:
+        print(f"  {p.relative_to(runs_dir)}")
+    if dry_run:
+        return 0
+    if not assume_yes:
+        if not sys.stdin.isatty():
+            print("clean: not removing anything without --yes (no terminal to ask)", file=sys.stderr)
+            return 2
+        if input("remove them? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("clean: kept everything")
+            return 0
+    for p in doomed:
+        store.discard(p)
+    store.write_index(runs_dir)
+    print(f"clean: removed {len(doomed)}")
+    return 0

@@ -1,0 +1,203 @@
+"""The pipeline declared as data: one row per stage.
+
+Each :class:`Stage` says what one run of it is *per* (a grid point, a trained model and
+technique, a task, the profile), which stages it reads, which notebook it executes and
+which profile fields become its notebook parameters. The planner (:mod:`cielib.plan`)
+is a loop over :data:`STAGES`; adding a stage is a row here plus a notebook (and its
+tests). The README's "What runs" table is checked against this table by a test.
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from cielib.config import Profile, Task
+from cielib.runs import KEY_FIELDS
+from cielib.quantize import REFERENCE_TECHNIQUE
+
+#: What one run of a stage is per. Each kind expands a profile into run keys.
+PER = ("point", "model", "task", "profile")
+
+Key = dict[str, Any]
+Params = Callable[[Profile, "Task | None", Key], dict[str, Any]]
+Condition = Callable[[Profile, "Task | None", Key], bool]
+
+
+def _always(profile: Profile, task: Task | None, key: Key) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Read:
+    """One upstream dependency of a stage.
+
+    Attributes:
+        stage: The stage whose runs are read.
+        param: The notebook parameter that receives them: a list of run ids when
+            ``many`` (the notebook looks them up in the store by key), else the path of
+            the one matching run.
+        many: Read every matching run (analyses) or exactly one (a model to quantize).
+        key: Maps this run's key to the upstream key to match; by default a run matches
+            when it agrees on every key field the two keys share.
+        when: Whether this read applies to a given run (e.g. only pruned runs that
+            fine-tune a dense baseline read it).
+    """
+
+    stage: str
+    param: str
+    many: bool = True
+    key: Callable[[Key], Key] | None = None
+    when: Condition = _always
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One row of the pipeline: a notebook executed once per ``per`` unit."""
+
+    name: str
+    notebook: str
+    per: str
+    params: Params
+    reads: tuple[Read, ...] = ()
+    when: Condition = _always
+    what: str = ""  # what it adds (the README's "What runs" table)
+    in_report: bool = False  # its executed notebook is a report section
+    runtime: tuple[str, ...] = ()  # runtime options it receives (data_dir, runs_dir)
+    resources: dict[str, Any] = field(default_factory=dict)  # e.g. {"GPU": 1} on a cluster
+
+
+# --- parameters: which profile fields each notebook receives -------------------------
+
+
+def _train_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
+    assert task is not None
+    params = {**task.train_params(), "sparsity": key["sparsity"], "seed": key["seed"],
+              "threads": profile.threads}
+    if key["sparsity"] > 0:
+        params.update(task.prune_params())
+    return params
+
+
+def _quantize_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
+    assert task is not None
+    return {"task": task.name, "dataset": task.dataset, "model": task.model,
+            "sparsity": key["sparsity"], "seed": key["seed"], "technique": key["technique"],
+            "representative_size": profile.representative_size, "threads": profile.threads,
+            # speed is a property of architecture and technique: measured once per
+            # (task, sparsity, technique), on the first seed
+            "measure_speed": key["seed"] == profile.seeds[0]}
+
+
+def _analysis_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
+    assert task is not None
+    return {"task": task.name, "task_label": task.label, "stand_in_for": task.stand_in_for}
+
+
+def _results_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
+    return {**_analysis_params(profile, task, key), "profile": profile.name}
+
+
+def _discussion_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
+    return {"profile": profile.name,
+            "tasks": [{"name": t.name, "label": t.label, "paper_task": t.paper_task,
+                       "stand_in_for": t.stand_in_for} for t in profile.tasks]}
+
+
+def _quantized(profile: Profile, task: Task | None, key: Key) -> bool:
+    return bool(profile.techniques)
+
+
+def _fine_tunes(profile: Profile, task: Task | None, key: Key) -> bool:
+    return task is not None and key.get("sparsity", 0) > 0 and task.prune_from == "baseline"
+
+
+def _dense(key: Key) -> Key:
+    return {**key, "sparsity": 0.0}
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("train", "train", per="point", params=_train_params,
+          reads=(Read("train", "baseline_dir", many=False, key=_dense, when=_fine_tunes),),
+          runtime=("data_dir",),
+          what="trains (and prunes, when sparsity > 0) one model; history, predictions, model, "
+               "sparsity per layer, hardware trace"),
+    Stage("quantize", "quantize", per="model", params=_quantize_params,
+          reads=(Read("train", "source_dir", many=False),),
+          when=_quantized, runtime=("data_dir",),
+          what="float32 / float16 / dynamic-range int8 / full-integer int8 TFLite; checked "
+               "flatbuffer, LiteRT predictions, size, speed"),
+    Stage("results", "results", per="task", params=_results_params,
+          reads=(Read("train", "inputs"),), runtime=("runs_dir",), in_report=True,
+          what="training curves per sparsity, validation and test metrics, confusion matrices, "
+               "classification reports, sizes"),
+    Stage("profiling", "profiling", per="task", params=_analysis_params,
+          reads=(Read("train", "inputs"),), runtime=("runs_dir",), in_report=True,
+          what="training time, throughput and utilization per sparsity"),
+    Stage("quantization", "quantization", per="task", params=_analysis_params,
+          reads=(Read("quantize", "inputs"),), when=_quantized, runtime=("runs_dir",),
+          in_report=True,
+          what="metrics, sizes and speeds per technique beside TensorFlow's documented benefits"),
+    Stage("cie", "cie", per="task", params=_analysis_params,
+          reads=(Read("train", "inputs"), Read("quantize", "inputs")),
+          runtime=("runs_dir", "data_dir"), in_report=True,
+          what="both CIE schemas, CIE gallery, agreement of the schemas"),
+    Stage("discussion", "discussion", per="profile", params=_discussion_params,
+          reads=(Read("train", "inputs"), Read("quantize", "inputs"), Read("profiling", "inputs"),
+                 Read("cie", "inputs")),
+          runtime=("runs_dir",), in_report=True,
+          what="the paper's Tables 1-9 beside this run; findings written from the numbers"),
+)
+
+
+def names(stages: tuple[Stage, ...] = STAGES) -> tuple[str, ...]:
+    return tuple(s.name for s in stages)
+
+
+def get(name: str, stages: tuple[Stage, ...] = STAGES) -> Stage:
+    for s in stages:
+        if s.name == name:
+            return s
+    raise KeyError(f"unknown stage {name!r}; allowed: {', '.join(names(stages))}")
+
+
+# --- what one run is per: the keys of a stage's runs --------------------------------
+
+
+def sparsities_of(profile: Profile, task: Task) -> list[float]:
+    """A task's sparsities; fine-tuning from a baseline needs the dense runs too."""
+    values = set(profile.sparsities)
+    if task.prune_from == "baseline":
+        values.add(0.0)
+    return sorted(values)
+
+
+def keys(per: str, profile: Profile) -> list[tuple[Task | None, Key]]:
+    """Every (task, key) one run of a stage with this ``per`` is made for."""
+    if per == "profile":
+        return [(None, {})]
+    out: list[tuple[Task | None, Key]] = []
+    for task in profile.tasks:
+        if per == "task":
+            out.append((task, {"task": task.name}))
+            continue
+        for sparsity in sparsities_of(profile, task):
+            for seed in profile.seeds:
+                key = {"task": task.name, "sparsity": sparsity, "seed": seed}
+                if per == "point":
+                    out.append((task, key))
+                elif per == "model":
+                    if sparsity > 0 and not profile.quantize_pruned:
+                        continue
+                    for technique in (REFERENCE_TECHNIQUE, *profile.techniques):
+                        out.append((task, {**key, "technique": technique}))
+                else:
+                    raise ValueError(f"unknown per {per!r}; allowed: {', '.join(PER)}")
+    return out
+
+
+def matches(key: Key, target: Key) -> bool:
+    """Whether a run with ``key`` is read by a run whose (mapped) key is ``target``."""
+    return all(key[f] == target[f] for f in KEY_FIELDS if f in key and f in target)
