@@ -745,3 +745,16 @@ def latency(
         "images_per_s": batch_size / median if median > 0 else float("inf"),
         "cpu_median_s": statistics.median(cpu),
     }
+
+
+def speed(classifier: TFLiteClassifier, x: np.ndarray, *, batch_size: int = 256) -> dict[str, Any]:
+    """Latency (batch of 1) and throughput (a batch of ``batch_size``), as runs record them.
+
+    Returns:
+        ``{"latency_b1_ms", "throughput_ips", "speed_threads"}``: median milliseconds of
+        one batch-1 ``invoke()``, images per second at the large batch, and the threads.
+    """
+    b1 = latency(classifier, x, batch_size=1, warmup=5, repeats=50)
+    bn = latency(classifier, x, batch_size=batch_size, warmup=2, repeats=10)
+    return {"latency_b1_ms": b1["median_s"] * 1e3, "throughput_ips": bn["images_per_s"],
+            "speed_threads": b1["num_threads"]}

@@ -31,6 +31,7 @@ METRICS = "metrics.json"
 PREDICTIONS = "predictions.npz"
 EXECUTED = "executed.ipynb"
 INDEX = "index.csv"
+PARTS = "parts.json"
 #: The parameters that name a run within its stage (and find it in the store).
 KEY_FIELDS = ("task", "sparsity", "seed", "technique")
 # Columns every table row has (in this order); metrics add more after them.
@@ -167,23 +168,42 @@ def find(runs_dir: str | Path, rid: str) -> Path:
     return found[0]
 
 
-def row(run_dir: str | Path, *, root: Path | None = None) -> dict[str, Any]:
-    """One table row: key columns, the path, then every scalar parameter and metric."""
+def write_parts(run_dir: str | Path, *, key: str, values: Iterable[Any]) -> None:
+    """Declare that a run holds several results, one folder each (``<run>/<value>/``).
+
+    A quantize run converts one trained model with every technique: each technique's
+    predictions and metrics live in their own folder, and :func:`table` gives each its
+    own row, with ``key`` (e.g. ``technique``) set and ``path`` pointing at the folder.
+    """
+    write_json(Path(run_dir) / PARTS, {"key": key, "values": list(values)})
+
+
+def rows(run_dir: str | Path, *, root: Path | None = None) -> list[dict[str, Any]]:
+    """A run's table rows: one, or one per part (see :func:`write_parts`).
+
+    Each row holds the key columns, the path, then every scalar parameter and metric.
+    """
     run_dir = Path(run_dir)
     ident = read_json(run_dir / PARAMS)
     params = ident.get("params", {})
-    metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}
-    out: dict[str, Any] = {
-        "run_id": run_dir.name,
-        "stage": ident.get("stage", run_dir.parent.name),
-        **{k: params.get(k) for k in ("task", "model", "dataset", "sparsity", "technique", "seed")},
-        "top1": metrics.get("top1"),
-        "path": str(run_dir.relative_to(root) if root else run_dir),
-    }
-    for source in (metrics, params):
-        for k, v in source.items():
-            if k not in out and (v is None or isinstance(v, (int, float, str, bool))):
-                out[k] = v
+    parts = read_json(run_dir / PARTS) if (run_dir / PARTS).is_file() else None
+    places = ([(run_dir / str(v), {**params, parts["key"]: v}) for v in parts["values"]]
+              if parts else [(run_dir, params)])
+    out = []
+    for where, p in places:
+        metrics = read_json(where / METRICS) if (where / METRICS).is_file() else {}
+        r: dict[str, Any] = {
+            "run_id": run_dir.name,
+            "stage": ident.get("stage", run_dir.parent.name),
+            **{k: p.get(k) for k in ("task", "model", "dataset", "sparsity", "technique", "seed")},
+            "top1": metrics.get("top1"),
+            "path": str(where.relative_to(root) if root else where),
+        }
+        for source in (metrics, p):
+            for k, v in source.items():
+                if k not in r and (v is None or isinstance(v, (int, float, str, bool))):
+                    r[k] = v
+        out.append(r)
     return out
 
 
@@ -191,12 +211,14 @@ def table(runs_dir: str | Path, run_ids: Iterable[str] | None = None, *,
           root: Path | None = None) -> pd.DataFrame:
     """The finished runs as one DataFrame (all of them, or the given ids in that order).
 
-    A run id that is not done is an error: an analysis never reads partial inputs.
+    One row per run, or per part of a run that has several (a quantize run: one row per
+    technique). A run id that is not done is an error: an analysis never reads partial
+    inputs.
     """
     dirs = done_runs(runs_dir) if run_ids is None else [find(runs_dir, r) for r in run_ids]
-    rows = [row(d, root=root) for d in dirs]
-    df = pd.DataFrame(rows, columns=None if rows else list(INDEX_COLUMNS))
-    if rows:
+    records = [r for d in dirs for r in rows(d, root=root)]
+    df = pd.DataFrame(records, columns=None if records else list(INDEX_COLUMNS))
+    if records:
         extra = [c for c in df.columns if c not in INDEX_COLUMNS]
         df = df[list(INDEX_COLUMNS) + sorted(extra)]
         df["seed"] = df["seed"].astype("Int64")  # analysis runs have none; keep ints ints

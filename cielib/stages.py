@@ -84,10 +84,11 @@ def _train_params(profile: Profile, task: Task | None, key: Key) -> dict[str, An
 def _quantize_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
     assert task is not None
     return {"task": task.name, "dataset": task.dataset, "model": task.model,
-            "sparsity": key["sparsity"], "seed": key["seed"], "technique": key["technique"],
+            "sparsity": key["sparsity"], "seed": key["seed"],
+            "techniques": [REFERENCE_TECHNIQUE, *profile.techniques],
             "representative_size": profile.representative_size, "threads": profile.threads,
             # speed is a property of architecture and technique: measured once per
-            # (task, sparsity, technique), on the first seed
+            # (task, sparsity), on the first seed
             "measure_speed": key["seed"] == profile.seeds[0]}
 
 
@@ -127,8 +128,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("quantize", "quantize", per="model", params=_quantize_params,
           reads=(Read("train", "source_dir", many=False),),
           when=_quantized, runtime=("data_dir",),
-          what="float32 / float16 / dynamic-range int8 / full-integer int8 TFLite; checked "
-               "flatbuffer, LiteRT predictions, size, speed"),
+          what="float32 / float16 / dynamic-range int8 / full-integer int8 TFLite of one model, "
+               "one folder per technique; checked flatbuffers, LiteRT predictions, sizes, speed"),
     Stage("results", "results", per="task", params=_results_params,
           reads=(Read("train", "inputs"),), runtime=("runs_dir",), in_report=True,
           what="training curves per sparsity, validation and test metrics, confusion matrices, "
@@ -188,11 +189,9 @@ def keys(per: str, profile: Profile) -> list[tuple[Task | None, Key]]:
                 key = {"task": task.name, "sparsity": sparsity, "seed": seed}
                 if per == "point":
                     out.append((task, key))
-                elif per == "model":
-                    if sparsity > 0 and not profile.quantize_pruned:
-                        continue
-                    for technique in (REFERENCE_TECHNIQUE, *profile.techniques):
-                        out.append((task, {**key, "technique": technique}))
+                elif per == "model":  # the trained models that are quantized
+                    if sparsity == 0 or profile.quantize_pruned:
+                        out.append((task, key))
                 else:
                     raise ValueError(f"unknown per {per!r}; allowed: {', '.join(PER)}")
     return out

@@ -36,7 +36,7 @@ from IPython.display import Markdown, display
 from cielib import evaluate, quantize, results, runs
 
 out = Path(run_dir)
-table = results.with_settings(runs.table(runs_dir, inputs))  # one row per quantized model
+table = results.with_settings(runs.table(runs_dir, inputs))  # one row per quantized model (run x technique)
 class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
 title = task_label or task
 order = list(quantize.TECHNIQUES)
@@ -128,6 +128,7 @@ if strongest and "float32" in present:
     display(change.head(20).round(3))
 
 # %% tags=["assert"]
-assert len(table) == len(inputs)
+assert set(table["run_id"]) == set(inputs), "a quantize run is missing from the store"
+assert not table.duplicated(["sparsity", "seed", "technique"]).any()
 assert table["top1"].between(0, 1).all()
 assert (sized["size_ratio"] > 0).all()

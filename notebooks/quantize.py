@@ -12,14 +12,16 @@
 # ---
 
 # %% [markdown]
-# # Quantizing one trained model
+# # Quantizing one trained model, every technique
 #
 # Post-training quantization needs no retraining: the trained (and, if pruned,
 # stripped) Keras model is converted to a TensorFlow Lite flatbuffer with lower-precision
-# weights. This notebook converts one model with one technique, checks that the
-# flatbuffer really holds the types asked for, evaluates it with the LiteRT interpreter
-# on the same test set as the Keras model, and saves its predictions in the same schema
-# as the training runs, so every analysis treats Keras and TFLite models alike.
+# weights. This notebook converts one trained model with every technique of the profile
+# (and the float32 reference), checks that each flatbuffer really holds the types asked
+# for, evaluates each with the LiteRT interpreter on the same test set as the Keras
+# model, and saves the predictions of each technique in its own folder of the run
+# (`<technique>/predictions.npz`, listed in `parts.json`) in the same schema as the
+# training runs, so every analysis treats Keras and TFLite models alike.
 #
 # | technique | weights | activations | calibration |
 # |---|---|---|---|
@@ -34,7 +36,7 @@ dataset = "digits"
 model = "vgg_small"  # the architecture (for its preprocessing)
 sparsity = 0.0  # of the source model
 seed = 0
-technique = "dynamic_int8"  # float32, float16, dynamic_int8 or full_int8
+techniques = ["float32", "float16", "dynamic_int8", "full_int8"]  # float32 is the reference
 representative_size = 200  # calibration images for full_int8
 measure_speed = True  # time batch-1 latency and batch throughput on this CPU
 source_dir = "runs/scratch/train-demo"  # the training run whose model is converted
@@ -46,6 +48,7 @@ run_dir = "runs/scratch/quantize-demo"
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from IPython.display import Markdown, display
 
 from cielib import data, evaluate, models, quantize, runs, sizes
@@ -65,77 +68,65 @@ def prep(x):
     return data.preprocess(x, input_shape=input_shape, scaling=spec.preprocessing)
 
 
-display(Markdown(f"**{technique}** from `{source.name}` ({model}, sparsity {sparsity:g}, seed {seed})"))
+display(Markdown(f"{', '.join(techniques)} from `{source.name}` ({model}, sparsity {sparsity:g}, seed {seed})"))
 
 # %% [markdown]
-# ## Convert and check the flatbuffer
-
-# %%
-calibration = prep(ds.x_train[:representative_size]) if technique == "full_int8" else None
-tflite = quantize.convert(net, technique, representative_images=calibration,
-                          num_calibration=representative_size)
-(out / "model.tflite").write_bytes(tflite)
-check = quantize.verify(tflite, technique)
-size = sizes.file_sizes(out / "model.tflite")
-# The float32 conversion of the same model is the reference for the compression ratio.
-reference_bytes = len(tflite) if technique == "float32" else len(quantize.convert(net, "float32"))
-size["ratio_vs_float32"] = sizes.compression_ratio(reference_bytes, size["bytes"])
-check
-
-# %%
-quantize.inspect(tflite).query("role == 'weights'")[["name", "op", "dtype", "shape", "nbytes"]]
-
-# %% [markdown]
-# ## Evaluate with the LiteRT interpreter
-
-# %%
-clf = quantize.TFLiteClassifier(tflite, num_threads=threads)
-x_test = prep(ds.x_test)
-probs = clf.predict_proba(x_test, batch_size=256)
-y_pred = probs.argmax(axis=1)
-runs.save_predictions(out / runs.PREDICTIONS, y_true=ds.y_test, y_pred=y_pred, probs=probs)
-keras_pred = runs.load_predictions(source)["y_pred"]
-test_metrics = evaluate.summary_metrics(ds.y_test, y_pred, probs=probs, n_classes=ds.n_classes)
-agreement = float(np.mean(keras_pred == y_pred))
-print(f"top-1 {test_metrics['top1']:.4f}; same top-1 prediction as the Keras model on "
-      f"{agreement:.2%} of test images")
-
-# %% [markdown]
-# ## Speed on this CPU
+# ## Convert and check the flatbuffers
 #
-# Median time of one `invoke()` for a batch of 1 (latency) and a batch of 256
-# (throughput), after warm-up. Only measured once per architecture and technique
-# (the first seed): speed does not depend on the seed.
+# Each conversion is checked in the flatbuffer itself: the weights' types, and for
+# full-integer int8 the input and output types too.
 
 # %%
-speed = {}
-if measure_speed:
-    b1 = quantize.latency(clf, x_test, batch_size=1, warmup=5, repeats=50)
-    bn = quantize.latency(clf, x_test, batch_size=256, warmup=2, repeats=10)
-    speed = {"latency_b1_ms": b1["median_s"] * 1e3, "throughput_ips": bn["images_per_s"],
-             "speed_threads": b1["num_threads"]}
-speed
+calibration = prep(ds.x_train[:representative_size]) if "full_int8" in techniques else None
+blobs = {t: quantize.convert(net, t, representative_images=calibration if t == "full_int8" else None,
+                             num_calibration=representative_size) for t in techniques}
+checks = {t: quantize.verify(blob, t) for t, blob in blobs.items()}
+pd.DataFrame(checks).T
 
 # %%
-metrics = {
-    **test_metrics,
-    "technique": technique,
-    "tflite_bytes": size["bytes"],
-    "tflite_gzip_bytes": size["gzip_bytes"],
-    "size_ratio_vs_float32": size["ratio_vs_float32"],
-    "weight_bytes": int(check["weight_bytes"]),
-    "input_dtype": str(check["input_dtype"]),
-    "output_dtype": str(check["output_dtype"]),
-    "agreement_with_keras": agreement,
-    "source_run": source.name,
-    "n_classes": int(ds.n_classes),
-    "class_names": list(ds.class_names),
-    **speed,
-}
-runs.write_json(out / runs.METRICS, metrics)
+quantize.inspect(blobs[techniques[-1]]).query("role == 'weights'")[["name", "op", "dtype", "shape", "nbytes"]]
+
+# %% [markdown]
+# ## Evaluate each with the LiteRT interpreter, and time it
+#
+# Speed: median time of one `invoke()` for a batch of 1 (latency) and a batch of 256
+# (throughput), after warm-up. Only measured on the first seed: speed does not depend
+# on the seed.
+
+# %%
+x_test = prep(ds.x_test)
+keras_pred = runs.load_predictions(source)["y_pred"]
+summary = {}
+for technique, blob in blobs.items():
+    part = out / technique
+    part.mkdir(exist_ok=True)
+    (part / "model.tflite").write_bytes(blob)
+    clf = quantize.TFLiteClassifier(blob, num_threads=threads)
+    probs = clf.predict_proba(x_test, batch_size=256)
+    runs.save_predictions(part / runs.PREDICTIONS, y_true=ds.y_test, y_pred=probs.argmax(axis=1), probs=probs)
+    size = sizes.file_sizes(part / "model.tflite")
+    metrics = {
+        **evaluate.summary_metrics(ds.y_test, probs.argmax(axis=1), probs=probs, n_classes=ds.n_classes),
+        "technique": technique, "tflite_bytes": size["bytes"], "tflite_gzip_bytes": size["gzip_bytes"],
+        # the float32 conversion of the same model is the reference for the compression ratio
+        "size_ratio_vs_float32": sizes.compression_ratio(len(blobs["float32"]), size["bytes"]),
+        "weight_bytes": int(checks[technique]["weight_bytes"]),
+        "input_dtype": str(checks[technique]["input_dtype"]),
+        "output_dtype": str(checks[technique]["output_dtype"]),
+        "agreement_with_keras": float(np.mean(keras_pred == probs.argmax(axis=1))),
+        "source_run": source.name, "n_classes": int(ds.n_classes), "class_names": list(ds.class_names),
+        **(quantize.speed(clf, x_test) if measure_speed else {}),
+    }
+    runs.write_json(part / runs.METRICS, metrics)
+    summary[technique] = metrics
+runs.write_parts(out, key="technique", values=list(blobs))
+table = pd.DataFrame(summary).T
+table[[c for c in ("top1", "agreement_with_keras", "tflite_bytes", "size_ratio_vs_float32",
+                   "latency_b1_ms", "throughput_ips") if c in table]]
 
 # %% tags=["assert"]
-assert probs.shape == (len(ds.y_test), ds.n_classes)
-assert np.allclose(probs.sum(axis=1), 1, atol=1e-2)
-assert metrics["top1"] > 1.5 / ds.n_classes, "quantized model is near chance"
-assert agreement > 0.8, f"only {agreement:.0%} agreement with the Keras model"
+assert list(blobs) == list(techniques) and techniques[0] == "float32"
+for technique, m in summary.items():
+    assert m["top1"] > 1.5 / ds.n_classes, f"{technique} is near chance"
+    assert m["agreement_with_keras"] > 0.8, f"{technique}: only {m['agreement_with_keras']:.0%} agreement"
+    assert np.allclose(runs.load_predictions(out / technique)["probs"].sum(axis=1), 1, atol=1e-2)

@@ -67,9 +67,10 @@ def test_quantize_runs_follow_their_training_run(prof, tmp_path):
                         runs_dir=tmp_path)
     train = {s.run_id: s for s in p.by_stage("train")}
     quant = p.by_stage("quantize")
-    # float32 is always added as the reference; pruned models are not quantized by default
-    assert sorted({q.params["technique"] for q in quant}) == ["float16", "float32", "full_int8"]
-    assert len(quant) == 3 * len(prof.seeds)
+    # one run per dense model converts every technique, float32 (the reference) first;
+    # pruned models are not quantized by default
+    assert len(quant) == len(prof.seeds)
+    assert all(q.params["techniques"] == ["float32", "float16", "full_int8"] for q in quant)
     for q in quant:
         (src,) = q.upstream
         assert train[src].params["sparsity"] == 0 and train[src].params["seed"] == q.params["seed"]
@@ -99,3 +100,23 @@ def test_download_fetches_only_missing_datasets(monkeypatch, prof):
     monkeypatch.setattr(data, "load_dataset", lambda name, data_dir=None, download=False: calls.append((name, data_dir, download)))
     pipeline.fetch_missing_data(p, data_dir="/d")
     assert calls == [("cifar10", "/d", True)]
+
+
+def test_thread_count_is_part_of_identity_and_jobs_is_not(prof, tmp_path):
+    one = plan.build_plan(prof, runs_dir=tmp_path)
+    two = plan.build_plan(dataclasses.replace(prof, threads=2), runs_dir=tmp_path)
+    ids = lambda p: {s.run_id for s in p.by_stage("train")}  # noqa: E731
+    assert ids(one).isdisjoint(ids(two))
+    assert all(s.params["threads"] == 1 for s in one.by_stage("train"))
+    # the executor's settings never reach a spec: planning twice gives the same ids
+    assert ids(plan.build_plan(prof, runs_dir=tmp_path)) == ids(one)
+
+
+def test_specs_are_complete_without_the_planner(prof, tmp_path):
+    p = plan.build_plan(prof, plan.Overrides(techniques=["float16"]), runs_dir=tmp_path)
+    (q,) = [s for s in p.by_stage("quantize") if s.params["seed"] == 0]
+    params = q.notebook_parameters("/out")
+    assert params["source_dir"].endswith(q.upstream[0]) and params["run_dir"] == "/out"
+    assert params["techniques"] == ["float32", "float16"] and "data_dir" in params
+    (cie_spec,) = p.by_stage("cie")
+    assert set(cie_spec.notebook_parameters(".")["inputs"]) == set(cie_spec.upstream)
