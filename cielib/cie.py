@@ -411,8 +411,9 @@ def single_model_cie(
     (x against the dense model's std, y against the compressed model's std). The
     default follows step 2 as written. Both stds are returned either way
     (``boundary`` and ``boundary_after``) -- the paper quotes both for 0.7 sparsity.
-    The std is ddof=0: the paper's quoted 7.79 lies near the ddof=0 std of its
-    Figure 19 recalls (about 7.8-7.9 points), not near the ddof=1 one (about 8.3).
+    The std is ddof=0: the paper's quoted 7.79 (points) is reachable as the ddof=0 std
+    of its Figure 19 recalls within their rounding, not as the ddof=1 std
+    (``tests/test_paper_per_class.py``).
 
     The paper says "above the standard deviation boundary"; here the flags are named
     ``outside_before`` / ``outside_after``: |deviation| > boundary, i.e. outside the
@@ -483,6 +484,14 @@ def single_model_cie_from_recalls(
             mean recall (which is top-1 exactly when the recalls are exact).
         top1_after: top-1 of the compressed model; same default.
         boundary: ``"uncompressed"`` (the paper's step 2) or ``"own"``.
+
+    Rounding: printed recalls are within +-0.005 of the exact ones, so each recall's
+    rounding moves its class's step-7 term by up to +-0.005 x the class size (about
+    +-5 images for a class of 1,000), and a class's term depends on two recalls. When
+    two models' exact recalls are nearly equal (a quantized model and its dense
+    model), the printed values cannot tell a handful of impacted images from several
+    dozen; a class within the rounding of the boundary can fall on either side. See
+    ``cielib/data_files/paper_per_class.md``.
 
     Returns:
         SingleModelCIE, as :func:`single_model_cie`. A class with 0 images must have
@@ -1090,9 +1099,12 @@ def single_model_null(y_true, dense, *, boundary="uncompressed", n_classes=None)
     flags are symmetric too. Duplicating every pair leaves the null's mean and shares
     unchanged. The pairs share models, so they are not independent draws.
 
-    Caveat: a quantized model is its own dense model with rounded weights, much
-    closer to it than a reseeded model; counts below the null are expected there and
-    do not by themselves show that the compression is harmless.
+    Caveat: in this project compressed model i shares seed i with the dense model it
+    is compared with (a pruned model is trained from the same seed, hence the same
+    initial weights; a quantized model IS that dense model with rounded weights), so it is
+    closer to it than a reseeded model is. The null is therefore a high bar: a count
+    above it is beyond what reseeding alone does, while a count below it does not show
+    that the compression is harmless.
 
     Args:
         y_true: 1-D integer labels (n_images,).
@@ -1293,7 +1305,8 @@ def schemas_vs_null(
         agreement: :func:`agreement_table` output (for ``both_mean``), optional.
 
     Returns:
-        DataFrame indexed by setting: ``n_seeds``, ``single_classes_mean``,
+        DataFrame indexed by setting: ``boundary_mode`` and ``normalize`` (the options
+        the two schemas ran with; "" when unknown), ``n_seeds``, ``single_classes_mean``,
         ``single_null_classes_mean``, ``single_null_classes_max``,
         ``single_classes_share_null_ge``, ``single_classes_seeds_beyond_null_max``,
         ``single_images_mean``, ``single_null_images_mean``,
@@ -1324,9 +1337,14 @@ def schemas_vs_null(
     settings = list(dict.fromkeys(single["setting"]))
     if population is not None:
         settings += [s for s in population.index if s not in settings]
+    boundary_mode = (str(single["boundary_mode"].iloc[0])
+                     if "boundary_mode" in single.columns and len(single) else "")
+    normalize = (str(population["normalize"].iloc[0])
+                 if population is not None and "normalize" in population.columns and len(population)
+                 else "")
     rows = []
     for name in settings:
-        row: dict = {"setting": name}
+        row: dict = {"setting": name, "boundary_mode": boundary_mode, "normalize": normalize}
         mine = single[single["setting"] == name]
         row["n_seeds"] = len(mine)
         for what, col in (("classes", "impacted_classes"), ("images", "impacted_images")):

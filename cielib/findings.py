@@ -138,7 +138,8 @@ def null_finding(vs_null: pd.DataFrame, *, label: str) -> str:
     text = (f"{label}: between two dense models that differ only in seed, the single-model schema "
             f"flags {null_cls:.1f} classes and {null_img:.0f} images on average; a compressed model "
             f"flagged more classes than every such pair in {cls} of {runs} (setting, seed) runs, and "
-            f"more images in {img} of {runs}.")
+            f"more images in {img} of {runs} (each compressed model shares its dense model's "
+            f"seed, so this null is a high bar).")
     pop = vs_null.dropna(subset=["population_classes", "population_null_classes_max"])
     if len(pop):
         beyond = int((pop["population_classes"] > pop["population_null_classes_max"]).sum())

@@ -480,6 +480,12 @@ def test_expected_false_flags_uncorrected():
     assert expected_false_flags(100, alpha=0.01, correction=None) == pytest.approx(1.0)
 
 
+def test_expected_false_flags_bh_numbers_in_the_docstring():
+    assert expected_false_flags(10, alpha=0.05, correction="fdr_bh") == pytest.approx(0.0548, abs=5e-5)
+    assert expected_false_flags(100, alpha=0.05, correction="fdr_bh") == pytest.approx(0.0553, abs=5e-5)
+    assert "0.0548" in expected_false_flags.__doc__ and "0.0553" in expected_false_flags.__doc__
+
+
 def test_expected_false_flags_bh_matches_simulation():
     from cielib.cie import _bh_complete_null_pmf
 
@@ -695,6 +701,7 @@ def test_schemas_vs_null_planted():
     t = schemas_vs_null(single, single_null, population=population, population_null=population_null_,
                         agreement=agree)
     a, b = t.loc["a"], t.loc["b"]
+    assert a["boundary_mode"] == "uncompressed" and b["normalize"] == "population"
     assert a["n_seeds"] == 2 and a["single_classes_mean"] == 3
     assert a["single_null_classes_mean"] == 1 and a["single_null_classes_max"] == 2
     # seed 0 (4 classes): no null pair >= 4 -> 0; seed 1 (2): one of four -> 0.25
