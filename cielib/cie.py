@@ -41,7 +41,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.special import comb
+from scipy.special import gammaln, xlogy
 
 __all__ = [
     "SingleModelCIE",
@@ -541,7 +541,9 @@ def _bh_complete_null_pmf(m: int, alpha: float) -> np.ndarray:
     """
     r = np.arange(m + 1)
     c = r * alpha / m
-    return comb(m, r) * c**r * (1.0 - c) ** (m - r - 1) * (1.0 - alpha)
+    # in log space, so that thousands of classes neither overflow nor underflow
+    log_comb = gammaln(m + 1) - gammaln(r + 1) - gammaln(m - r + 1)
+    return np.exp(log_comb + xlogy(r, c) + (m - r - 1) * np.log1p(-c) + np.log1p(-alpha))
 
 
 def expected_false_flags(n_classes, *, alpha=0.05, correction=None) -> float:

@@ -164,7 +164,8 @@ def efficiency_finding(efficiency: pd.DataFrame, *, label: str) -> str:
             f"model's time")
     not_longer = ratio[ratio <= 1]
     if not_longer.empty:
-        return text + f"; every pruned setting ({len(ratio)}) took longer than dense training, as the paper reported."
+        return (text + f"; every pruned setting ({len(ratio)}) took longer than dense training, "
+                "as the paper reported.")
     where = ", ".join(f"{s:g}" for s in not_longer.index)
     return (text + f"; {len(ratio) - len(not_longer)} of {len(ratio)} pruned settings took longer than "
             f"dense training and {len(not_longer)} did not (sparsity {where}); in the paper every "

@@ -484,6 +484,8 @@ def test_expected_false_flags_bh_numbers_in_the_docstring():
     assert expected_false_flags(10, alpha=0.05, correction="fdr_bh") == pytest.approx(0.0548, abs=5e-5)
     assert expected_false_flags(100, alpha=0.05, correction="fdr_bh") == pytest.approx(0.0553, abs=5e-5)
     assert "0.0548" in expected_false_flags.__doc__ and "0.0553" in expected_false_flags.__doc__
+    # many classes: still a finite number just above alpha (no overflow in the binomials)
+    assert 0.05 < expected_false_flags(5000, alpha=0.05, correction="fdr_bh") < 0.06
 
 
 def test_expected_false_flags_bh_matches_simulation():
