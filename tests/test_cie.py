@@ -6,15 +6,25 @@ import math
 
 import numpy as np
 import pytest
+import pandas as pd
 from scipy import stats
 
 from cielib.cie import (
+    LOW_POWER_MODELS,
     agreement,
     agreement_table,
     benjamini_hochberg,
+    beyond_null,
+    expected_false_flags,
     modal_labels,
     population_cie,
+    population_null,
+    population_summary,
+    schemas_vs_null,
     single_model_cie,
+    single_model_cie_from_recalls,
+    single_model_null,
+    single_model_table,
 )
 
 # --------------------------------------------------------------------------------------
@@ -158,7 +168,7 @@ def test_population_flags_only_the_shifted_class():
     assert t.loc[3, "t"] < 0 and t.loc[3, "p"] < 1e-6
     assert (t["p_adjusted"] == t["p"]).all()  # no correction asked
     expected = {"mean_norm_recall_base", "mean_norm_recall_comp", "difference", "t", "p",
-                "p_adjusted", "significant", "recall_base", "recall_comp", "n_images"}
+                "p_adjusted", "significant", "recall_base", "recall_comp", "n_images", "normalize"}
     assert set(t.columns) == expected
 
 
@@ -294,6 +304,30 @@ BAD = [
     (lambda: agreement_table(Y, {"s": (P, np.vstack([P, P]))}), r"pairs seeds by row.*2 rows.*4"),
     (lambda: agreement_table(Y, {}), r"settings is empty"),
     (lambda: benjamini_hochberg([0.5, 1.2]), r"\[0, 1\]; got 1\.2"),
+    (lambda: population_cie(Y, P, P, normalize="per_model"),
+     r"normalize must be one of 'population', 'model'; got 'per_model'"),
+    (lambda: agreement_table(Y, {"s": (P, P)}, normalize=None), r"normalize must be one of .*got None"),
+    (lambda: single_model_cie(Y, Y, Y, boundary="compressed"),
+     r"boundary must be one of 'uncompressed', 'own'; got 'compressed'"),
+    (lambda: single_model_table(Y, {0: Y}, {"s": {0: Y}}, boundary=1), r"boundary must be one of .*got 1"),
+    (lambda: single_model_cie_from_recalls([0.5, 90], [0.5, 0.5], n_images=[1, 1]),
+     r"recall_before must lie in \[0, 1\] \(fractions, not percent\); got 90\.0"),
+    (lambda: single_model_cie_from_recalls([0.5, 0.5], [0.5], n_images=[1, 1]),
+     r"recall_after has 1 classes, but recall_before has 2"),
+    (lambda: single_model_cie_from_recalls([0.5, 0.5], [0.5, 0.5], n_images=[1.0, 1.0]),
+     r"n_images must be non-negative integers"),
+    (lambda: single_model_cie_from_recalls([0.5, np.nan], [0.5, 0.5], n_images=[1, 1]),
+     r"recall_before is NaN for class 1, which has test images"),
+    (lambda: expected_false_flags(0), r"n_classes must be a positive integer; got 0"),
+    (lambda: expected_false_flags(10, correction="holm"), r"correction must be None or 'fdr_bh'; got 'holm'"),
+    (lambda: expected_false_flags(10, alpha=5), r"alpha .*got 5"),
+    (lambda: single_model_null(Y, {0: Y}), r"dense has 1 model\(s\); the null needs at least 2 seeds"),
+    (lambda: single_model_null(Y, {"a": Y, "b": Y}), r"dense keys must be integer seeds; got 'a'"),
+    (lambda: population_null(Y, np.vstack([P, P[:1]])), r"dense has 3 model\(s\); .*at least 4 seeds"),
+    (lambda: population_null(Y, np.vstack([P, P]), max_splits=0), r"max_splits must be a positive integer; got 0"),
+    (lambda: population_null(Y, np.vstack([P, P]), normalize="x"), r"normalize must be one of"),
+    (lambda: beyond_null(float("nan"), [1, 2]), r"observed must be a finite number; got nan"),
+    (lambda: beyond_null(1, [1, float("nan")]), r"null contains NaN"),
 ]
 
 
@@ -347,3 +381,366 @@ def test_agreement_table_pairs_seeds():
     assert none["n_population"] == 0 and none["mean_n_single"] == 0
     assert math.isnan(none["mean_precision"]) and math.isnan(none["mean_recall"])
     assert none["n_cie_images_population"] == 0
+
+
+# --------------------------------------------------------------------------------------
+# normalization: the reference (one constant per population) vs per model
+# --------------------------------------------------------------------------------------
+
+
+def uneven_populations(seed: int, *, m_base=6, m_comp=7, k=8, per=40, shift_class=None, shift=0.0):
+    """Populations whose models differ in overall accuracy (each model's skill scales
+    every class), so that per-model and per-population normalization disagree."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(k), per)
+    class_ease = rng.uniform(-0.1, 0.1, size=k)
+
+    def population(m, drop):
+        skill = rng.uniform(0.45, 0.85, size=m)  # models differ a lot in top-1
+        acc = np.clip(skill[:, None] + class_ease[None, :], 0.02, 0.98)
+        if shift_class is not None:
+            acc[:, shift_class] = np.clip(acc[:, shift_class] - drop, 0.0, 1.0)
+        right = rng.random((m, y.size)) < acc[:, y]
+        wrong = (y[None, :] + rng.integers(1, k, size=(m, y.size))) % k
+        return np.where(right, y[None, :], wrong)
+
+    return y, population(m_base, 0.0), population(m_comp, shift)
+
+
+def loop_reference(y, base, comp, normalize):
+    """A plain loop as Hooker et al.'s code does it: per class, every model's recall
+    minus the normalizer, then scipy's ttest_ind(baseline, variant, equal_var=False)."""
+    def recalls_and_top1(preds):
+        rec = [[sum(1 for j in range(y.size) if y[j] == c and row[j] == c) / sum(1 for v in y if v == c)
+                for c in range(int(y.max()) + 1)] for row in preds]
+        top1 = [sum(1 for j in range(y.size) if row[j] == y[j]) / y.size for row in preds]
+        return rec, top1
+
+    rb, tb = recalls_and_top1(base)
+    rc, tc = recalls_and_top1(comp)
+    out = []
+    for c in range(int(y.max()) + 1):
+        if normalize == "population":
+            baseline = [rb[i][c] - sum(tb) / len(tb) for i in range(len(rb))]
+            variant = [rc[i][c] - sum(tc) / len(tc) for i in range(len(rc))]
+        else:
+            baseline = [rb[i][c] - tb[i] for i in range(len(rb))]
+            variant = [rc[i][c] - tc[i] for i in range(len(rc))]
+        res = stats.ttest_ind(baseline, variant, equal_var=False)
+        out.append((float(res.statistic), float(res.pvalue)))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_normalizations_match_the_plain_loop_and_differ(seed):
+    y, base, comp = uneven_populations(seed)
+    results = {}
+    for normalize in ("population", "model"):
+        r = population_cie(y, base, comp, normalize=normalize)
+        ref = loop_reference(y, base, comp, normalize)
+        # our t is comp - base; the reference's ttest_ind(baseline, variant) is base - comp
+        np.testing.assert_allclose(r.table["t"], -ref[:, 0], rtol=1e-9)
+        np.testing.assert_allclose(r.table["p"], ref[:, 1], rtol=1e-9)
+        assert (r.table["normalize"] == normalize).all() and r.normalize == normalize
+        results[normalize] = r
+    pop, mod = results["population"].table, results["model"].table
+    # the means are the same under both; the tests are not
+    np.testing.assert_allclose(pop["difference"], mod["difference"], atol=1e-12)
+    assert np.all(np.abs(pop["p"] - mod["p"]) > 1e-6)
+    # removing each model's own top-1 removes the skill spread: smaller variance, smaller p
+    assert np.median(mod["p"]) < np.median(pop["p"])
+
+
+def test_default_normalization_is_the_references():
+    y, base, comp = uneven_populations(3)
+    default = population_cie(y, base, comp)
+    ref = loop_reference(y, base, comp, "population")
+    assert default.normalize == "population"
+    np.testing.assert_allclose(default.table["p"], ref[:, 1], rtol=1e-9)
+    assert default.table.attrs["normalize"] == "population"
+    assert default.top1_base == pytest.approx(np.mean(base == y, axis=1).mean())
+
+
+@pytest.mark.parametrize("normalize", ["population", "model"])
+def test_planted_class_found_under_either_normalization(normalize):
+    y, base, comp = uneven_populations(4, m_base=12, m_comp=12, shift_class=5, shift=0.45)
+    r = population_cie(y, base, comp, normalize=normalize, correction="fdr_bh")
+    assert 5 in r.impacted_classes
+    assert r.table.loc[5, "difference"] < -0.3
+    assert r.table["p"].idxmin() == 5
+
+
+# --------------------------------------------------------------------------------------
+# power
+# --------------------------------------------------------------------------------------
+
+
+def test_expected_false_flags_uncorrected():
+    assert expected_false_flags(10, alpha=0.05) == pytest.approx(0.5)
+    assert expected_false_flags(100, alpha=0.01, correction=None) == pytest.approx(1.0)
+
+
+def test_expected_false_flags_bh_numbers_in_the_docstring():
+    assert expected_false_flags(10, alpha=0.05, correction="fdr_bh") == pytest.approx(0.0548, abs=5e-5)
+    assert expected_false_flags(100, alpha=0.05, correction="fdr_bh") == pytest.approx(0.0553, abs=5e-5)
+    assert "0.0548" in expected_false_flags.__doc__ and "0.0553" in expected_false_flags.__doc__
+    # many classes: still a finite number just above alpha (no overflow in the binomials)
+    assert 0.05 < expected_false_flags(5000, alpha=0.05, correction="fdr_bh") < 0.06
+
+
+def test_expected_false_flags_bh_matches_simulation():
+    from cielib.cie import _bh_complete_null_pmf
+
+    m, alpha = 10, 0.05
+    pmf = _bh_complete_null_pmf(m, alpha)
+    assert pmf.sum() == pytest.approx(1.0)
+    assert 1 - pmf[0] == pytest.approx(alpha)  # P(any false flag) = alpha exactly
+    expected = expected_false_flags(m, alpha=alpha, correction="fdr_bh")
+    assert alpha < expected < 2 * alpha  # NOT at most alpha: BH may flag several at once
+    # simulate BH on independent uniform p-values under the complete null
+    rng = np.random.default_rng(0)
+    p = rng.random((40_000, m))
+    flags = (stats.false_discovery_control(p, axis=1) < alpha).sum(axis=1)
+    assert flags.mean() == pytest.approx(expected, abs=0.006)
+    assert (flags > 0).mean() == pytest.approx(alpha, abs=0.005)
+
+
+def test_low_power_marked_in_results_and_tables():
+    y, base, comp = uneven_populations(5, m_base=3, m_comp=3)
+    small = population_cie(y, base, comp)
+    assert small.low_power and "little power" in small.power_note and "3 vs 3" in small.power_note
+    assert small.expected_false_flags == pytest.approx(0.05 * 8)
+    assert "0.40 of 8 classes" in small.power_note
+    y, base, comp = uneven_populations(5, m_base=LOW_POWER_MODELS, m_comp=LOW_POWER_MODELS + 2)
+    big = population_cie(y, base, comp, correction="fdr_bh")
+    assert not big.low_power and "little power" not in big.power_note
+    assert "Benjamini-Hochberg" in big.power_note
+    summary = population_summary({"small": small, "big": big})
+    assert summary["low_power"].tolist() == [True, False]
+    assert summary.loc["big", "correction"] == "fdr_bh" and summary.loc["small", "correction"] == "none"
+    assert summary.loc["small", "n_models_base"] == 3 and summary.loc["big", "n_models_comp"] == 12
+    assert (summary["normalize"] == "population").all()
+    assert summary.loc["small", "expected_false_flags"] == pytest.approx(0.4)
+
+
+# --------------------------------------------------------------------------------------
+# single-model schema: the boundary before and after
+# --------------------------------------------------------------------------------------
+
+
+def test_boundary_own_uses_the_compressed_std():
+    # same data as test_single_model_worked_by_hand
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    base = np.array([0, 0, 0, 0, 1, 1, 0, 2, 0, 0])
+    comp = np.array([0, 0, 0, 1, 1, 1, 1, 2, 1, 1])
+    paper_reading = single_model_cie(y, base, comp)
+    own = single_model_cie(y, base, comp, boundary="own")
+    # after: accs [0.75, 1, 1/3], mean 25/36; std = sqrt(mean of squared deviations)
+    acc_after = np.array([0.75, 1.0, 1 / 3])
+    assert own.boundary_after == pytest.approx(np.sqrt(np.mean((acc_after - acc_after.mean()) ** 2)))
+    assert paper_reading.boundary_after == pytest.approx(own.boundary_after)  # reported either way
+    assert own.boundary == paper_reading.boundary == pytest.approx(math.sqrt(2 / 27))
+    assert own.boundary_mode == "own" and paper_reading.boundary_mode == "uncompressed"
+    # here both stds are close (0.2722, 0.2727) and the flags agree; a case where they differ:
+    y2 = np.repeat(np.arange(4), 10)
+    b2 = np.where(np.arange(40) % 10 < np.repeat([9, 7, 7, 5], 10), y2, (y2 + 1) % 4)
+    c2 = np.where(np.arange(40) % 10 < np.repeat([10, 4, 7, 3], 10), y2, (y2 + 1) % 4)
+    a = single_model_cie(y2, b2, c2)
+    o = single_model_cie(y2, b2, c2, boundary="own")
+    # before: accs [.9,.7,.7,.5], top-1 .7, std sqrt(.02)=.1414: outside {0, 3}
+    # after: accs [1,.4,.7,.3], top-1 .6, dev [.4,-.2,.1,-.3]; std .2739
+    assert a.boundary == pytest.approx(math.sqrt(0.02))
+    assert o.boundary_after == pytest.approx(np.std([1, 0.4, 0.7, 0.3]))
+    # uncompressed boundary .1414: after-outside {0, 1, 3} -> impacted {1}
+    assert a.impacted_classes == [1]
+    # own boundary .2739: after-outside {0, 3} -> impacted {}
+    assert o.impacted_classes == [] and o.table.attrs["boundary_mode"] == "own"
+    assert a.impacted_images == pytest.approx(o.impacted_images)  # step 7 has no boundary
+
+
+def test_from_recalls_equals_from_labels():
+    y, base, comp = class_shift_data(2)
+    for mode in ("uncompressed", "own"):
+        labels = single_model_cie(y, base[0], comp[0], boundary=mode)
+        recalls = single_model_cie_from_recalls(
+            labels.table["accuracy_before"], labels.table["accuracy_after"],
+            n_images=labels.table["n_images"].to_numpy(), boundary=mode)
+        assert recalls.impacted_classes == labels.impacted_classes
+        assert recalls.impacted_images == pytest.approx(labels.impacted_images)
+        assert recalls.top1_before == pytest.approx(labels.top1_before)  # weighted mean recall
+        assert recalls.boundary_after == pytest.approx(labels.boundary_after)
+        assert recalls.table["outside_after"].tolist() == labels.table["outside_after"].tolist()
+
+
+def test_single_model_table_reports_both_boundaries():
+    y, base, comp = class_shift_data(0)
+    t = single_model_table(y, {0: base[0], 1: base[1]}, {"shift": {0: comp[0], 1: comp[1], 7: comp[2]}},
+                           boundary="own")
+    assert list(t.columns) == ["setting", "seed", "boundary_mode", "impacted_classes", "classes",
+                               "impacted_images", "boundary_before", "boundary_after",
+                               "top1_before", "top1_after"]
+    assert t["seed"].tolist() == [0, 1]  # seed 7 has no dense model
+    r = single_model_cie(y, base[1], comp[1], boundary="own")
+    row = t.iloc[1]
+    assert row["boundary_mode"] == "own"
+    assert row["boundary_before"] == pytest.approx(r.boundary)
+    assert row["boundary_after"] == pytest.approx(r.boundary_after)
+    assert row["boundary_before"] != pytest.approx(row["boundary_after"])
+
+
+# --------------------------------------------------------------------------------------
+# the null
+# --------------------------------------------------------------------------------------
+
+
+def test_single_model_null_on_identical_models_flags_nothing():
+    y = np.repeat(np.arange(5), 20)
+    pred = np.where(np.arange(100) % 4 == 0, (y + 1) % 5, y)
+    null = single_model_null(y, {3: pred, 5: pred, 9: pred})
+    assert len(null) == 6  # ordered pairs
+    assert sorted(zip(null["seed_before"], null["seed_after"])) == [
+        (3, 5), (3, 9), (5, 3), (5, 9), (9, 3), (9, 5)]
+    assert (null["impacted_classes"] == 0).all() and (null["impacted_images"] == 0).all()
+    assert (null["boundary_mode"] == "uncompressed").all()
+
+
+def test_single_model_null_finds_a_planted_odd_seed():
+    # six classes of 10 images; seeds 0 and 1 get the same number right per class (other
+    # images), seed 2 loses 5 of class 3. Worked by hand: (2, x) flags exactly {3};
+    # (x, 2) flags 3 among others (the dense boundary is narrow); (0, 1) flags nothing.
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(6), 10)
+    counts = np.array([8, 9, 8, 8, 7, 8])
+    odd = counts.copy()
+    odd[3] = 3
+    dense = {s: preds_from_counts(y, (odd if s == 2 else counts)[None, :], rng)[0] for s in range(3)}
+    null = single_model_null(y, dense)
+    with_2 = null[(null["seed_before"] == 2) | (null["seed_after"] == 2)]
+    assert with_2["classes"].str.split().apply(lambda c: "3" in c).all()
+    assert null[null["seed_before"] == 2]["classes"].tolist() == ["3", "3"]
+    without = null[(null["seed_before"] != 2) & (null["seed_after"] != 2)]
+    assert (without["impacted_classes"] == 0).all() and (without["impacted_images"] == 0).all()
+    # images are symmetric in the pair
+    for (a, b), row in null.set_index(["seed_before", "seed_after"]).iterrows():
+        other = null[(null["seed_before"] == b) & (null["seed_after"] == a)].iloc[0]
+        assert row["impacted_images"] == pytest.approx(other["impacted_images"])
+    # the same as single_model_cie run pair by pair
+    r = single_model_cie(y, dense[0], dense[2])
+    row = null[(null["seed_before"] == 0) & (null["seed_after"] == 2)].iloc[0]
+    assert row["impacted_classes"] == len(r.impacted_classes)
+    assert row["boundary_after"] == pytest.approx(r.boundary_after)
+    # a 2-D array works too, seeds are the row numbers
+    arr = single_model_null(y, np.stack([dense[0], dense[1], dense[2]]), boundary="own")
+    assert len(arr) == 6 and (arr["boundary_mode"] == "own").all()
+
+
+def test_population_null_enumerates_small_splits():
+    y, base, _ = uneven_populations(6, m_base=5)
+    null = population_null(y, base[:4])
+    # 4 seeds: {0,1}|{2,3}, {0,2}|{1,3}, {0,3}|{1,2}
+    assert len(null) == 3 and null.attrs["all_splits"] and null.attrs["n_possible_splits"] == 3
+    assert sorted(zip(null["seeds_a"], null["seeds_b"])) == [("0 1", "2 3"), ("0 2", "1 3"), ("0 3", "1 2")]
+    five = population_null(y, {s: base[s] for s in range(5)})
+    # 5 seeds, halves of 2, one seed sits out: C(5,2) * C(3,2) / 2 = 15 distinct splits
+    assert len(five) == 15 and five.attrs["all_splits"]
+    for a, b in zip(five["seeds_a"], five["seeds_b"]):
+        assert not set(a.split()) & set(b.split())
+    assert (five[["n_models_a", "n_models_b"]] == 2).all().all()
+    assert five["low_power"].all() and (five["normalize"] == "population").all()
+    # each row is population_cie on that split
+    row = null.iloc[0]
+    a = [int(s) for s in row["seeds_a"].split()]
+    b = [int(s) for s in row["seeds_b"].split()]
+    r = population_cie(y, base[a], base[b])
+    assert row["significant_classes"] == len(r.impacted_classes)
+    assert row["cie_images"] == r.cie_images.size
+
+
+def test_population_null_samples_many_splits_reproducibly():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 10)
+    dense = np.where(rng.random((12, 40)) < 0.8, y, (y + 1) % 4)
+    first = population_null(y, dense, max_splits=6, seed=3)
+    again = population_null(y, dense, max_splits=6, seed=3)
+    other = population_null(y, dense, max_splits=6, seed=4)
+    assert len(first) == 6 and not first.attrs["all_splits"]
+    assert first.attrs["n_possible_splits"] == math.comb(12, 6) // 2
+    pd.testing.assert_frame_equal(first, again)
+    assert list(first["seeds_a"]) != list(other["seeds_a"])
+    assert len(set(zip(first["seeds_a"], first["seeds_b"]))) == 6  # distinct
+    assert (first["n_models_a"] == 6).all()
+
+
+def test_population_null_of_identical_models_flags_nothing():
+    y = np.repeat(np.arange(3), 10)
+    pred = np.where(np.arange(30) % 5 == 0, (y + 1) % 3, y)
+    null = population_null(y, np.tile(pred, (4, 1)))
+    assert (null["significant_classes"] == 0).all() and (null["cie_images"] == 0).all()
+
+
+def test_beyond_null_by_hand():
+    b = beyond_null(3, [0, 1, 1, 3, 5])
+    assert b == {"observed": 3.0, "null_n": 5, "null_mean": 2.0, "null_max": 5.0,
+                 "share_null_ge": 0.4, "beyond_null_max": False}
+    assert beyond_null(6, [0, 1, 1, 3, 5])["beyond_null_max"] is True
+    assert beyond_null(0, [0, 0])["share_null_ge"] == 1.0
+    empty = beyond_null(2, [])
+    assert empty["null_n"] == 0 and math.isnan(empty["null_mean"]) and not empty["beyond_null_max"]
+
+
+def test_schemas_vs_null_planted():
+    single = pd.DataFrame({"setting": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1],
+                           "boundary_mode": "uncompressed",
+                           "impacted_classes": [4, 2, 0, 1], "impacted_images": [90.0, 70.0, 5.0, 15.0]})
+    single_null = pd.DataFrame({"boundary_mode": "uncompressed", "impacted_classes": [0, 1, 1, 2],
+                                "impacted_images": [10.0, 20.0, 30.0, 40.0]})
+    population = pd.DataFrame({"significant_classes": [3, 0], "cie_images": [50, 4],
+                               "normalize": "population", "alpha": 0.05, "correction": "none",
+                               "expected_false_flags": 0.5, "low_power": True}, index=["a", "b"])
+    population_null_ = pd.DataFrame({"significant_classes": [0, 1, 0], "cie_images": [6, 4, 8],
+                                     "normalize": "population", "alpha": 0.05, "correction": "none"})
+    agree = pd.DataFrame({"mean_n_both": [1.5, 0.0]}, index=["a", "b"])
+    t = schemas_vs_null(single, single_null, population=population, population_null=population_null_,
+                        agreement=agree)
+    a, b = t.loc["a"], t.loc["b"]
+    assert a["boundary_mode"] == "uncompressed" and b["normalize"] == "population"
+    assert a["n_seeds"] == 2 and a["single_classes_mean"] == 3
+    assert a["single_null_classes_mean"] == 1 and a["single_null_classes_max"] == 2
+    # seed 0 (4 classes): no null pair >= 4 -> 0; seed 1 (2): one of four -> 0.25
+    assert a["single_classes_share_null_ge"] == pytest.approx(0.125)
+    assert a["single_classes_seeds_beyond_null_max"] == 1
+    assert a["single_images_seeds_beyond_null_max"] == 2 and b["single_images_seeds_beyond_null_max"] == 0
+    # b: 5 images -> all 4 null >= ; 15 -> 3 of 4
+    assert b["single_images_share_null_ge"] == pytest.approx((1 + 0.75) / 2)
+    assert a["population_classes"] == 3 and a["population_classes_share_null_ge"] == 0
+    assert a["population_null_classes_max"] == 1
+    assert b["population_cie_images_share_null_ge"] == 1.0
+    assert a["population_null_cie_images_mean"] == 6 and a["population_null_splits"] == 3
+    assert a["both_mean"] == 1.5 and bool(a["low_power"]) and a["expected_false_flags"] == 0.5
+    # without the population side, its columns are NaN
+    only = schemas_vs_null(single, single_null)
+    assert math.isnan(only.loc["a", "population_classes"])
+    # mismatched options are refused
+    with pytest.raises(ValueError, match="disagree on correction"):
+        schemas_vs_null(single, single_null, population=population,
+                        population_null=population_null_.assign(correction="fdr_bh"))
+    with pytest.raises(ValueError, match="disagree on boundary_mode"):
+        schemas_vs_null(single, single_null.assign(boundary_mode="own"))
+    with pytest.raises(ValueError, match="together"):
+        schemas_vs_null(single, single_null, population=population)
+
+
+def test_agreement_table_counts_beside_rates():
+    y, base, comp = class_shift_data()
+    out = agreement_table(y, {"shift": (base, comp)}, normalize="model", boundary="own")
+    singles = [single_model_cie(y, base[i], comp[i], boundary="own") for i in range(base.shape[0])]
+    pop = population_cie(y, base, comp, normalize="model")
+    row = out.loc["shift"]
+    assert row["normalize"] == "model" and row["boundary"] == "own" and row["correction"] == "none"
+    assert row["n_single_total"] == sum(len(s.impacted_classes) for s in singles)
+    assert row["n_both_total"] == sum(len(set(s.impacted_classes) & set(pop.impacted_classes))
+                                      for s in singles)
+    assert row["n_population_total"] == len(pop.impacted_classes) * 12
+    assert row["mean_n_both"] == pytest.approx(row["n_both_total"] / 12)
+    assert not row["low_power"] and row["expected_false_flags"] == pytest.approx(1.0)
+    assert "12 vs 12 models" in row["power_note"]
