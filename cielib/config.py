@@ -27,6 +27,7 @@ from cielib.quantize import TECHNIQUES as _ALL_TECHNIQUES
 
 OPTIMIZERS = ("sgd", "adam")
 PRUNE_FROM = ("scratch", "baseline")
+CIE_CORRECTIONS = ("none", "fdr_bh")  # none, or Benjamini-Hochberg over classes
 # The techniques a profile may ask for; the float32 reference is always converted too.
 TECHNIQUES = tuple(t for t in _ALL_TECHNIQUES if t != REFERENCE_TECHNIQUE)
 
@@ -107,6 +108,8 @@ class Profile:
     # results on a CPU (reduction order), so they are part of each run's identity; --jobs
     # only decides how many runs execute at once.
     threads: int = 1
+    # Multiple-testing correction of the population schema's per-class tests.
+    cie_correction: str = "none"
 
     def task(self, name: str) -> Task:
         for t in self.tasks:
@@ -124,7 +127,7 @@ class Profile:
 _TASK_FIELDS = {f.name: f for f in dataclasses.fields(Task) if f.name != "name"}
 _REQUIRED_TASK = {"dataset", "model", "optimizer", "learning_rate", "epochs", "batch_size"}
 _PROFILE_KEYS = {"name", "description", "sparsities", "techniques", "seeds", "quantize_pruned",
-                 "representative_size", "threads"}
+                 "representative_size", "threads", "cie_correction"}
 
 
 def available_profiles() -> list[str]:
@@ -196,7 +199,16 @@ def parse_profile(raw: dict[str, Any], *, source: str = "<dict>") -> Profile:
         quantize_pruned=_typed(prof.get("quantize_pruned", False), bool, "profile.quantize_pruned", where),
         representative_size=_positive(prof.get("representative_size", 200), "profile.representative_size", where),
         threads=_positive(prof.get("threads", 1), "profile.threads", where),
+        cie_correction=_choice(prof.get("cie_correction", "none"), CIE_CORRECTIONS,
+                               "profile.cie_correction", where),
     )
+
+
+def _choice(value: Any, allowed: tuple[str, ...], key: str, where: str) -> str:
+    value = _typed(value, str, key, where)
+    if value not in allowed:
+        raise ConfigError(f"{where}: unknown {key} {value!r}; allowed: {', '.join(allowed)}")
+    return value
 
 
 def _positive(value: Any, key: str, where: str) -> int:

@@ -97,6 +97,10 @@ def _analysis_params(profile: Profile, task: Task | None, key: Key) -> dict[str,
     return {"task": task.name, "task_label": task.label, "stand_in_for": task.stand_in_for}
 
 
+def _cie_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
+    return {**_analysis_params(profile, task, key), "correction": profile.cie_correction}
+
+
 def _results_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
     return {**_analysis_params(profile, task, key), "profile": profile.name}
 
@@ -141,7 +145,7 @@ STAGES: tuple[Stage, ...] = (
           reads=(Read("quantize", "inputs"),), when=_quantized, runtime=("runs_dir",),
           in_report=True,
           what="metrics, sizes and speeds per technique beside TensorFlow's documented benefits"),
-    Stage("cie", "cie", per="task", params=_analysis_params,
+    Stage("cie", "cie", per="task", params=_cie_params,
           reads=(Read("train", "inputs"), Read("quantize", "inputs")),
           runtime=("runs_dir", "data_dir"), in_report=True,
           what="both CIE schemas, CIE gallery, agreement of the schemas"),
