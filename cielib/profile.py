@@ -52,6 +52,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cielib.checks import check_choice
+
 __all__ = [
     "BACKENDS",
     "GPU_METRICS",
@@ -120,8 +122,7 @@ class Sampler:
             raise TypeError(f"interval must be a number of seconds, got {interval!r}")
         if not (math.isfinite(interval) and interval > 0):
             raise ValueError(f"interval must be a finite number of seconds > 0, got {interval}")
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+        check_choice(backend, BACKENDS, what="backend")
         self.interval = float(interval)
         self.requested_backend = backend
         self.include_children = bool(include_children)

@@ -32,7 +32,6 @@ code that reads quantized models from the run store stays light.
 
 from __future__ import annotations
 
-import numbers
 import statistics
 import time
 import warnings
@@ -41,6 +40,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from cielib.checks import check_choice, check_int, check_positive_int
 
 __all__ = [
     "DOCUMENTED",
@@ -122,21 +123,7 @@ class QuantizationError(RuntimeError):
 
 
 def _check_technique(technique: Any) -> str:
-    if not isinstance(technique, str) or technique not in TECHNIQUES:
-        raise ValueError(
-            f"unknown technique {technique!r}; allowed: {', '.join(TECHNIQUES)}"
-        )
-    return technique
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+    return check_choice(technique, TECHNIQUES, what="technique")
 
 
 def _check_tflite_bytes(tflite_bytes: Any) -> bytes:
@@ -209,7 +196,7 @@ def convert(
             converting.
     """
     technique = _check_technique(technique)
-    num_calibration = _check_positive_int("num_calibration", num_calibration)
+    num_calibration = check_positive_int("num_calibration", num_calibration)
     calibration = None
     if technique == "full_int8":
         if representative_images is None:
@@ -560,7 +547,7 @@ class TFLiteClassifier:
         data = _check_tflite_bytes(tflite_bytes)
         if num_threads is None:
             num_threads = 1
-        num_threads = _check_positive_int("num_threads", num_threads)
+        num_threads = check_positive_int("num_threads", num_threads)
         if not isinstance(xnnpack, bool):
             raise ValueError(f"xnnpack must be True or False, got {xnnpack!r}")
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -669,7 +656,7 @@ class TFLiteClassifier:
         Returns:
             float32 array whose rows are probabilities.
         """
-        batch_size = _check_positive_int("batch_size", batch_size)
+        batch_size = check_positive_int("batch_size", batch_size)
         x = _check_images(x, self.input_shape, "x")
         chunks = []
         for start in range(0, len(x), batch_size):
@@ -714,10 +701,9 @@ def latency(
     """
     if not isinstance(classifier, TFLiteClassifier):
         raise TypeError(f"classifier must be a TFLiteClassifier, got {type(classifier).__name__}")
-    batch_size = _check_positive_int("batch_size", batch_size)
-    repeats = _check_positive_int("repeats", repeats)
-    if not _is_int(warmup) or warmup < 0:
-        raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+    batch_size = check_positive_int("batch_size", batch_size)
+    repeats = check_positive_int("repeats", repeats)
+    warmup = check_int("warmup", warmup, minimum=0)
     x = _check_images(x, classifier.input_shape, "x")
     if len(x) < batch_size:
         raise ValueError(f"x has {len(x)} images, fewer than batch_size={batch_size}")
