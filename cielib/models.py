@@ -41,8 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from cielib import keras as _lazy  # tf_keras only inside functions: importing stays TF-free
 from cielib.checks import check_choice, check_positive_int, is_int, is_real
-from cielib.keras import keras
 
 __all__ = [
     "MODELS",
@@ -117,9 +117,11 @@ class _Seeder:
         return None if self._rng is None else int(self._rng.integers(0, 2**31 - 1))
 
     def he(self):
+        keras = _lazy.keras
         return keras.initializers.HeUniform(seed=self._next())
 
     def glorot(self):
+        keras = _lazy.keras
         return keras.initializers.GlorotUniform(seed=self._next())
 
     def dropout_seed(self) -> int | None:
@@ -185,6 +187,7 @@ def _dense_head(
     x, *, n_classes: int, dense_units: tuple[int, ...], dropout: float, seeder: _Seeder
 ):
     """Hidden ReLU dense layers (``fc1``, ``fc2``, ...), then the softmax classifier."""
+    keras = _lazy.keras
     for i, units in enumerate(dense_units, start=1):
         x = keras.layers.Dense(
             units, activation="relu", kernel_initializer=seeder.he(), name=f"fc{i}"
@@ -238,6 +241,7 @@ def _build_vgg_small(
     dense_units = _check_dense_units(dense_units, (64,))
     dropout = _check_dropout(dropout, 0.25, dense_units)
     seeder = _Seeder(seed)
+    keras = _lazy.keras
 
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
@@ -289,6 +293,7 @@ def _build_resnet_small(
     dense_units = _check_dense_units(dense_units, ())
     dropout = _check_dropout(dropout, 0.0, dense_units)
     seeder = _Seeder(seed)
+    keras = _lazy.keras
     layers = keras.layers
 
     def conv(filters, kernel, stride, name):
@@ -457,6 +462,7 @@ def _build_paper_model(
         )
     kind, path = _resolve_weights(name, weights)
     seeder = _Seeder(seed)
+    keras = _lazy.keras
     app = getattr(keras.applications, _APP_NAMES[name])
     # The local file goes straight to the constructor, so Keras never downloads.
     base = app(
@@ -500,6 +506,7 @@ def base_model(model):
     Raises:
         ValueError: ``model`` is not a paper model built by :func:`build_model`.
     """
+    keras = _lazy.keras
     names = {layer.name for layer in model.layers}
     start = next((n for n in _HEAD_START if n in names), None)
     if start is None:
