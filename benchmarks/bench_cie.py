@@ -8,18 +8,13 @@ right on ~75% of images and otherwise predicts a random class.
 from __future__ import annotations
 
 import json
-import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import machine_info, write_result
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from cielib.cie import population_cie, single_model_cie  # noqa: E402
+from cielib.cie import population_cie, single_model_cie
 
 N_CLASSES, N_MODELS, N_IMAGES, REPEATS, SEED = 100, 30, 10_000, 5, 0
 
@@ -70,17 +65,9 @@ def main() -> dict:
             "n_impacted_classes": len(r.impacted_classes),
             "n_cie_images": int(r.cie_images.size),
         },
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "cpu_count": __import__("os").cpu_count(),
-        },
-        "numpy": np.__version__,
+        "machine": machine_info(packages=("numpy", "scipy")),
     }
-    out = ROOT / "benchmarks" / "results" / "cie.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("cie", result)
     print(json.dumps(result, indent=2))
     return result
 

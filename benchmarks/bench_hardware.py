@@ -21,19 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import machine_info, write_result
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from cielib import hardware  # noqa: E402
-from cielib.keras import configure_threads, seed_everything  # noqa: E402
+from cielib import hardware
+from cielib.keras import configure_threads, seed_everything
 
 N_TRAIN, N_VAL, SHAPE, N_CLASSES, BATCH, EPOCHS, SEED = 5000, 500, (28, 28, 1), 10, 64, 3, 0
 # "timing_only" is the keras_callback with no sampler: it separates the cost of the
@@ -109,8 +104,7 @@ def main() -> dict:
         "setup": {"model": "vgg_small", "input_shape": list(SHAPE), "n_classes": N_CLASSES, "n_train": N_TRAIN,
                   "n_val": N_VAL, "batch_size": BATCH, "epochs": EPOCHS, "tf_threads": 1,
                   "repeats": args.repeats, "seed": SEED},
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "load_avg_at_end": list(os.getloadavg())},
+        "machine": machine_info(packages=("tensorflow", "tf-keras", "psutil", "nvidia-ml-py")),
     }
     noise, share = report["noise_relative_spread_of_none"], report["sampler_cpu_share_median"]["default"]
     report["verdict"] = (
@@ -118,9 +112,7 @@ def main() -> dict:
         + (f"wall-clock repeats spread {noise:.0%}, so wall overheads of a few % are not resolvable here"
            if noise > 0.05 else f"wall-clock overhead (median): {report['overhead_ratio']['default']:+.2%}")
     )
-    out = ROOT / "benchmarks" / "results" / "hardware.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result("hardware", report)
     headline = ("median_fit_seconds", "overhead_ratio", "paired_overhead_ratio_median",
                 "overhead_ratio_of_fastest_runs", "cpu_overhead_ratio", "sampler_cpu_share_median",
                 "noise_relative_spread_of_none", "verdict")
