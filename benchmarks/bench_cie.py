@@ -11,23 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import machine_info, write_result
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from cielib.cie import (  # noqa: E402
-    population_cie,
-    population_null,
-    single_model_cie,
-    single_model_null,
-)
+from cielib.cie import population_cie, population_null, single_model_cie, single_model_null
 
 N_CLASSES, N_MODELS, N_IMAGES, REPEATS, SEED = 100, 30, 10_000, 5, 0
 
@@ -92,17 +82,9 @@ def main() -> dict:
             "n_cie_images": int(r.cie_images.size),
         },
         "load_average_1min": os.getloadavg()[0],
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(),
-            "cpu_count": os.cpu_count(),
-        },
-        "numpy": np.__version__,
+        "machine": machine_info(packages=("numpy", "scipy")),
     }
-    out = ROOT / "benchmarks" / "results" / "cie.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("cie", result)
     print(json.dumps(result, indent=2))
     return result
 

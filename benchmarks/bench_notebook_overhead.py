@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from _common import machine_info, write_result
+
 from cielib import notebooks
 
-HERE = Path(__file__).resolve().parent
 CELLS = {
     "empty": "pass",
     "tf_import": "import cielib.keras\ncielib.keras.keras",
@@ -61,11 +61,9 @@ def main() -> None:
         "tensorflow_import_seconds": med["tf_import"] - med["empty"],
         "train_notebook_digits_1_epoch_seconds": med["train_nb"],
         "runs": results,
-        "machine": {"python": platform.python_version(), "processor": platform.processor(),
-                    "machine": platform.machine()},
+        "machine": machine_info(packages=("papermill", "ipykernel", "tensorflow")),
     }
-    out = HERE / "results" / "notebook_overhead.json"
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result("notebook_overhead", report)
     print(json.dumps(report, indent=2))
 
 

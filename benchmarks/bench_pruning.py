@@ -36,20 +36,14 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
-import sys
 import time
-from importlib import metadata
-from pathlib import Path
 
 import numpy as np
+from _common import machine_info, write_result
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from cielib import models, prune, train  # noqa: E402
-from cielib.keras import keras, tf  # noqa: E402
+from cielib import models, prune, train
+from cielib.keras import keras, tf
 
 INPUT_SHAPE = (28, 28, 1)
 N_CLASSES = 10
@@ -61,7 +55,6 @@ TARGET = 0.5
 FREQUENCIES = (1, 10, 100)
 MODELS = {"vgg_small": {}, "resnet_small": {"stem_stride": 2}}
 SEED = 0
-OUT = ROOT / "benchmarks" / "results" / "pruning.json"
 
 
 class BatchTimer(keras.callbacks.Callback):
@@ -125,16 +118,6 @@ def summarise(times: list[list[float]], frequency: int | None) -> dict:
     return out
 
 
-def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for pkg in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
 def main() -> dict:
     started = time.perf_counter()
     load_before = os.getloadavg()
@@ -176,20 +159,16 @@ def main() -> dict:
             "frequencies": list(FREQUENCIES), "optimizer": "sgd momentum 0.9",
             "data": "random uniform images, random labels", "seed": SEED,
         },
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-            # Other processes on the same cores distort step times: check these.
-            "loadavg_1_5_15_before": list(load_before),
-            "loadavg_1_5_15_after": list(os.getloadavg()),
-        },
-        "versions": versions(),
+        # Other processes on the same cores distort step times: compare the load
+        # average before with the machine's (taken at the end).
+        "loadavg_1_5_15_before": list(load_before),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "machine": machine_info(
+            packages=("tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy")
+        ),
         "wall_seconds": time.perf_counter() - started,
     }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n")
+    write_result("pruning", result)
     return result
 
 

@@ -23,22 +23,15 @@ layers of growing width and vgg_small with XNNPACK off, to explain the speed-ups
 
 from __future__ import annotations
 
-import importlib.metadata as md
-import json
 import os
-import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import ROOT, machine_info, write_result
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from cielib import models, quantize  # noqa: E402
-from cielib.sizes import compression_ratio, gzip_bytes  # noqa: E402
+from cielib import models, quantize
+from cielib.sizes import compression_ratio, gzip_bytes
 
 SEED = 0
 N_CLASSES = 10
@@ -62,34 +55,8 @@ MODELS = {
 }
 
 
-def _cpu_info() -> dict:
-    info = {"model_name": platform.processor() or platform.machine(), "int8_flags": []}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        if line.startswith("model name"):
-            info["model_name"] = line.split(":", 1)[1].strip()
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            info["int8_flags"] = sorted(
-                f for f in ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
-                            "amx_int8", "sse4_1")
-                if f in flags
-            )
-            break
-    return info
-
-
-def _versions() -> dict:
-    out = {"python": platform.python_version()}
-    for pkg in ("tensorflow", "tf-keras", "ai-edge-litert", "numpy"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    return out
+#: CPU instruction sets that speed up int8 kernels (recorded with the results).
+INT8_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "sse4_1")
 
 
 def _median_of_rounds(rounds: list[dict]) -> dict:
@@ -244,23 +211,15 @@ def main() -> dict:
         "documented_source": quantize.DOCUMENTED_SOURCE,
         "models": results,
         "diagnostics": diag,
-        "machine": {
-            "platform": platform.platform(),
-            "cpu": _cpu_info(),
-            "cpu_count": os.cpu_count(),
-            "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-            # Other work on the machine skews timings (the 2-thread ones first): a
-            # 1-minute load average well above 1 during the run is a warning sign.
-            "loadavg_before": list(load_before),
-            "loadavg_after": list(os.getloadavg()),
-        },
-        "versions": _versions(),
+        # Other work on the machine skews timings (the 2-thread ones first): a
+        # 1-minute load average well above 1 during the run is a warning sign.
+        "loadavg_before": list(load_before),
+        "machine": machine_info(packages=("tensorflow", "tf-keras", "ai-edge-litert", "numpy"),
+                                cpu_flags=INT8_FLAGS),
         "total_seconds": None,
     }
     out["total_seconds"] = time.perf_counter() - start
-    path = ROOT / "benchmarks" / "results" / "quantize.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    path = write_result("quantize", out)
     print(_table(results))
     print("single conv, batch 1, 1 thread (us):")
     for c in diag["single_conv_batch1"]:

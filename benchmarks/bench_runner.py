@@ -17,15 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+from _common import ROOT, machine_info, write_result
 
 
 def run(root: Path, *args: str) -> tuple[float, str]:
@@ -53,8 +51,7 @@ def main() -> None:
     ap.add_argument("--keep", help="keep the project roots under this directory")
     args = ap.parse_args()
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-runner-"))
-    out: dict = {"profile": args.profile, "cpu_count": os.cpu_count(),
-                 "machine": {"python": platform.python_version(), "machine": platform.machine()}}
+    out: dict = {"profile": args.profile, "cpu_count": os.cpu_count()}
     for jobs in (1, 2):
         root = base / f"jobs{jobs}"
         root.mkdir(parents=True, exist_ok=True)
@@ -69,7 +66,8 @@ def main() -> None:
                    or "cached" in stdout}
     out["speedup_jobs2_vs_jobs1"] = out["cold_jobs1"]["wall_s"] / out["cold_jobs2"]["wall_s"]
     out["targets"] = {"warm_rerun_s": 20, "overhead_ratio_jobs1": 1.25, "cold_quick_s": 600}
-    (HERE / "results" / "runner.json").write_text(json.dumps(out, indent=2) + "\n")
+    out["machine"] = machine_info()
+    write_result("runner", out)
     print(json.dumps(out, indent=2))
 
 

@@ -4,11 +4,11 @@ These back the paper's headline tables (top-1 and micro precision/recall/F1,
 Tables 1, 3, 6, 8), its class balance (Figure 17), normalized confusion matrices
 (Figures 18, 23) and per-class classification reports (Figures 19, 24).
 
-Everything is computed from one confusion-count matrix built with
-``np.bincount``, so a 10,000-image, 100-class evaluation is a few milliseconds
-and this module needs neither scikit-learn nor TensorFlow. The values equal
-scikit-learn's with ``labels=range(n_classes)`` and ``zero_division=0`` (the
-test suite checks this).
+The metrics are scikit-learn's (``precision_recall_fscore_support``,
+``confusion_matrix``), called with ``labels=range(n_classes)`` and
+``zero_division=0``; this module fixes those conventions once, checks its input at
+the boundary and returns labelled DataFrames. Top-k accuracy is the one metric
+computed here (see :func:`top_k_accuracy` for why).
 
 Conventions shared by every function:
 
@@ -17,7 +17,7 @@ Conventions shared by every function:
   to one more than the largest label seen. Pass it explicitly whenever a class
   might be absent from both ``y_true`` and ``y_pred`` (it then still gets a row).
 * Zero division: a metric whose denominator is 0 is 0 — a class never
-  predicted has precision 0, a class never present has recall 0 — matching
+  predicted has precision 0, a class never present has recall 0 — as
   scikit-learn's ``zero_division=0``. Macro averages include such classes.
 
 Importing this module does not import TensorFlow.
@@ -29,6 +29,9 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn import metrics as skm
+
+from cielib.checks import as_labels, check_choice, check_n_classes, is_int, resolve_n_classes
 
 __all__ = [
     "AVERAGE_ROWS",
@@ -46,6 +49,8 @@ __all__ = [
 AVERAGE_ROWS = ("micro avg", "macro avg", "weighted avg")
 #: Columns of :func:`classification_report`.
 REPORT_COLUMNS = ("precision", "recall", "f1", "support")
+#: Allowed values of ``confusion_matrix(normalize=...)``, as in scikit-learn.
+NORMALIZE = (None, "true", "pred", "all")
 
 #: Largest allowed ``|row sum - 1|`` of a probability matrix. Loose enough for
 #: float16 softmax outputs over 100 classes, tight enough to reject logits.
@@ -58,26 +63,17 @@ _METRICS = ("precision", "recall", "f1")
 
 
 def _labels(y: Any, name: str) -> np.ndarray:
-    """``y`` as a 1-D int64 array of non-negative labels, or a ValueError naming it."""
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    """``y`` as a non-empty 1-D int64 array of class ids, or a ValueError naming it."""
+    arr = as_labels(y, name)
     if arr.size == 0:
         raise ValueError(f"{name} is empty; metrics need at least one image")
-    if arr.dtype.kind not in "iu":
-        raise ValueError(
-            f"{name} must hold integer class ids, got dtype {arr.dtype} "
-            "(for one-hot labels or probabilities take argmax(axis=1) first)"
-        )
-    arr = arr.astype(np.int64, copy=False)
-    low = int(arr.min())
-    if low < 0:
-        raise ValueError(f"{name} holds a negative label ({low}); labels must be 0..n_classes-1")
     return arr
 
 
-def _n_classes(n_classes: int | None, class_names: Sequence[Any] | None, *arrays: np.ndarray) -> int:
+def _n_classes(n_classes: int | None, class_names: Sequence[Any] | None,
+               arrays: dict[str, np.ndarray]) -> int:
     """Resolve ``n_classes`` from the argument, the names or the labels, and check labels fit."""
+    n_classes = check_n_classes(n_classes)
     if class_names is not None:
         names = list(class_names)
         if n_classes is None:
@@ -86,14 +82,7 @@ def _n_classes(n_classes: int | None, class_names: Sequence[Any] | None, *arrays
             raise ValueError(f"class_names has {len(names)} names but n_classes={n_classes}")
         if len(set(names)) != len(names):
             raise ValueError(f"class_names has duplicates: {names}")
-    seen = max(int(a.max()) for a in arrays) + 1
-    if n_classes is None:
-        return seen
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise ValueError(f"n_classes must be a positive integer, got {n_classes!r}")
-    if seen > n_classes:
-        raise ValueError(f"label {seen - 1} is out of range for n_classes={n_classes}")
-    return int(n_classes)
+    return resolve_n_classes(arrays, n_classes)
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -134,23 +123,44 @@ def _index(n_classes: int, class_names: Sequence[Any] | None) -> pd.Index:
     return pd.Index(values, name="class")
 
 
-def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den`` with 0 where ``den`` is 0 (scikit-learn's ``zero_division=0``)."""
-    num = np.asarray(num, dtype=np.float64)
-    den = np.asarray(den, dtype=np.float64)
-    out = np.zeros(np.broadcast(num, den).shape, dtype=np.float64)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
+def _scores(t: np.ndarray, p: np.ndarray, k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-class rows (ids ``0..k-1``) and the micro/macro/weighted average rows.
+
+    The per-class scores are scikit-learn's ``precision_recall_fscore_support`` over
+    all ``k`` classes. The averages are taken from them as scikit-learn's
+    ``classification_report`` takes them (plain and support-weighted means, the same
+    numpy calls), so the two agree exactly, but with one scikit-learn call instead of
+    four: ``classification_report`` re-validates the labels for every average, which
+    made it several times slower than the rest of an evaluation. In a single-label
+    multiclass problem every image is one prediction, so micro precision, recall and
+    F1 all equal accuracy, whatever the class balance; scikit-learn's report shows
+    them as ``accuracy``, this one as the ``micro avg`` row.
+    """
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        t, p, labels=np.arange(k), average=None, zero_division=0
+    )
+    per = pd.DataFrame({"precision": precision, "recall": recall, "f1": f1,
+                        "support": support.astype(np.int64)})
+    accuracy = float(np.mean(t == p))
+    n = int(t.size)
+    averages = pd.DataFrame.from_dict(
+        {
+            "micro avg": [accuracy, accuracy, accuracy, n],
+            "macro avg": [float(np.average(m)) for m in (precision, recall, f1)] + [n],
+            "weighted avg": [float(np.average(m, weights=support)) for m in (precision, recall, f1)]
+            + [n],
+        },
+        orient="index",
+        columns=list(REPORT_COLUMNS),
+    )
+    return per, averages.astype({"support": np.int64})
 
 
-# --------------------------------------------------------------------------- counts
+# --------------------------------------------------------------------------- public metrics
 
 
 def confusion_counts(y_true: Any, y_pred: Any, *, n_classes: int | None = None) -> np.ndarray:
     """Confusion counts, rows true class and columns predicted class.
-
-    Every other metric here derives from this one matrix, so it is built once in
-    O(n) with ``np.bincount`` rather than per class.
 
     Args:
         y_true: True class ids, 1-D integers.
@@ -165,43 +175,8 @@ def confusion_counts(y_true: Any, y_pred: Any, *, n_classes: int | None = None) 
         ValueError: On non-integer, non-1-D, empty, mismatched or out-of-range labels.
     """
     t, p = _pair(y_true, y_pred)
-    k = _n_classes(n_classes, None, t, p)
-    return np.bincount(t * k + p, minlength=k * k).reshape(k, k)
-
-
-def _per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-class precision, recall, F1 and support from confusion counts."""
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(axis=1)
-    predicted = cm.sum(axis=0)
-    precision = _safe_div(tp, predicted)
-    recall = _safe_div(tp, support)
-    # F1 from counts (2TP / (2TP + FP + FN)): equal to the harmonic mean, and 0
-    # rather than NaN when precision and recall are both 0.
-    f1 = _safe_div(2 * tp, support + predicted)
-    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
-
-
-def _averages(cm: np.ndarray, per: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    n = int(cm.sum())
-    tp = float(np.trace(cm))
-    # Single-label multiclass: every image is one prediction, so micro precision,
-    # recall and F1 all equal accuracy. Computed from counts anyway for clarity.
-    micro_p = tp / n
-    micro_r = tp / n
-    micro_f = _safe_div(2 * micro_p * micro_r, micro_p + micro_r).item()
-    weights = per["support"] / n
-    out = {
-        "micro avg": {"precision": micro_p, "recall": micro_r, "f1": micro_f},
-        "macro avg": {m: float(per[m].mean()) for m in _METRICS},
-        "weighted avg": {m: float(np.dot(per[m], weights)) for m in _METRICS},
-    }
-    for row in out.values():
-        row["support"] = n
-    return out
-
-
-# --------------------------------------------------------------------------- public metrics
+    k = _n_classes(n_classes, None, {"y_true": t, "y_pred": p})
+    return skm.confusion_matrix(t, p, labels=np.arange(k)).astype(np.int64, copy=False)
 
 
 def top_k_accuracy(y_true: Any, probs: Any, *, k: int = 5) -> float:
@@ -212,6 +187,15 @@ def top_k_accuracy(y_true: Any, probs: Any, *, k: int = 5) -> float:
     ``k=1`` equals the accuracy of ``probs.argmax(axis=1)``. This matches
     ``sklearn.metrics.top_k_accuracy_score`` whenever the true class is not tied
     at the k-th place; on such ties scikit-learn prefers the *higher* class id.
+
+    Computed here rather than with ``sklearn.metrics.top_k_accuracy_score``
+    because of ties: scikit-learn ranks tied classes by *descending* class id, so its
+    top-1 disagrees with ``argmax`` (and with the predictions every other metric
+    uses) whenever the true class ties for first place. Tied probabilities are
+    common in full-integer models, whose int8 outputs come in steps of 1/256; on
+    the quick profile's ``full_int8`` runs scikit-learn's top-1 and top-5 differ
+    from these, and its top-1 differs from the argmax accuracy.
+
 
     Args:
         y_true: True class ids, 1-D integers.
@@ -230,7 +214,7 @@ def top_k_accuracy(y_true: Any, probs: Any, *, k: int = 5) -> float:
     n_classes = p.shape[1]
     if int(t.max()) >= n_classes:
         raise ValueError(f"label {int(t.max())} is out of range for probs with {n_classes} columns")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n_classes:
+    if not is_int(k) or not 1 <= k <= n_classes:
         raise ValueError(f"k must be an integer in 1..{n_classes} (n_classes), got {k!r}")
     p_true = p[np.arange(t.size), t][:, None]
     ids = np.arange(n_classes)[None, :]
@@ -249,9 +233,12 @@ def summary_metrics(
 ) -> dict[str, float | int]:
     """Headline metrics of one evaluated model (the paper's Tables 1, 3, 6, 8).
 
-    The paper reports micro averages (robust to class imbalance); macro and
-    weighted averages are included so balanced and imbalanced views can be
-    compared.
+    The paper reports micro averages. For single-label multiclass classification,
+    micro precision, recall and F1 all equal top-1 accuracy on every test set,
+    balanced or not, so they add no information; and like accuracy they are
+    dominated by the large classes, so they hide what happens to small ones. Macro
+    (every class counts equally) and weighted (classes count by support) averages
+    are included to show that.
 
     Args:
         y_true: True class ids, 1-D integers.
@@ -275,25 +262,23 @@ def summary_metrics(
     t, p = _pair(y_true, y_pred)
     prob_arr = None
     if probs is not None:
-        prob_arr = _probs(probs, t.size, n_classes)
+        prob_arr = _probs(probs, t.size, check_n_classes(n_classes))
         n_classes = prob_arr.shape[1]
-    k = _n_classes(n_classes, None, t, p)
-    cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
-    per = _per_class(cm)
-    avg = _averages(cm, per)
+    k = _n_classes(n_classes, None, {"y_true": t, "y_pred": p})
+    _, avg = _scores(t, p, k)
     top5 = float("nan")
     if prob_arr is not None and k > 5:
         top5 = top_k_accuracy(t, prob_arr, k=5)
     return {
-        "top1": float(np.trace(cm) / t.size),
+        "top1": float(avg.at["micro avg", "recall"]),
         "top5": top5,
-        "micro_precision": avg["micro avg"]["precision"],
-        "micro_recall": avg["micro avg"]["recall"],
-        "micro_f1": avg["micro avg"]["f1"],
-        "macro_precision": avg["macro avg"]["precision"],
-        "macro_recall": avg["macro avg"]["recall"],
-        "macro_f1": avg["macro avg"]["f1"],
-        "weighted_f1": avg["weighted avg"]["f1"],
+        "micro_precision": float(avg.at["micro avg", "precision"]),
+        "micro_recall": float(avg.at["micro avg", "recall"]),
+        "micro_f1": float(avg.at["micro avg", "f1"]),
+        "macro_precision": float(avg.at["macro avg", "precision"]),
+        "macro_recall": float(avg.at["macro avg", "recall"]),
+        "macro_f1": float(avg.at["macro avg", "f1"]),
+        "weighted_f1": float(avg.at["weighted avg", "f1"]),
         "n_images": int(t.size),
     }
 
@@ -307,9 +292,9 @@ def classification_report(
 ) -> pd.DataFrame:
     """Per-class precision, recall, F1 and support, plus averages (Figures 19, 24).
 
-    Values equal scikit-learn's ``classification_report(output_dict=True,
-    zero_division=0, labels=range(n_classes))``; its ``accuracy`` entry appears
-    here as the ``micro avg`` row (precision = recall = F1 = accuracy).
+    The values of scikit-learn's ``classification_report(output_dict=True,
+    zero_division=0, labels=range(n_classes))``, as a DataFrame; its ``accuracy``
+    entry appears here as the ``micro avg`` row (precision = recall = F1 = accuracy).
 
     Args:
         y_true: True class ids, 1-D integers.
@@ -326,14 +311,12 @@ def classification_report(
         ValueError: On bad labels or ``class_names`` of the wrong length.
     """
     t, p = _pair(y_true, y_pred)
-    k = _n_classes(n_classes, class_names, t, p)
-    cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
-    per = _per_class(cm)
-    body = pd.DataFrame(per, index=_index(k, class_names), columns=list(REPORT_COLUMNS))
-    tail = pd.DataFrame.from_dict(_averages(cm, per), orient="index")[list(REPORT_COLUMNS)]
-    out = pd.concat([body, tail])
+    k = _n_classes(n_classes, class_names, {"y_true": t, "y_pred": p})
+    per, avg = _scores(t, p, k)
+    per.index = _index(k, class_names)
+    out = pd.concat([per, avg])
     out.index.name = "class"
-    return out.astype({"support": np.int64})
+    return out
 
 
 def confusion_matrix(
@@ -363,18 +346,12 @@ def confusion_matrix(
     Raises:
         ValueError: On bad labels or an unknown ``normalize``.
     """
-    if normalize not in (None, "true", "pred", "all"):
-        raise ValueError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
+    check_choice(normalize, NORMALIZE, what="normalize")
     t, p = _pair(y_true, y_pred)
-    k = _n_classes(n_classes, class_names, t, p)
-    cm = np.bincount(t * k + p, minlength=k * k).reshape(k, k)
-    values: np.ndarray = cm
-    if normalize == "true":
-        values = _safe_div(cm, cm.sum(axis=1, keepdims=True))
-    elif normalize == "pred":
-        values = _safe_div(cm, cm.sum(axis=0, keepdims=True))
-    elif normalize == "all":
-        values = cm / cm.sum()
+    k = _n_classes(n_classes, class_names, {"y_true": t, "y_pred": p})
+    values = skm.confusion_matrix(t, p, labels=np.arange(k), normalize=normalize)
+    if normalize is None:
+        values = values.astype(np.int64, copy=False)
     labels = _index(k, class_names)
     return pd.DataFrame(
         values,
@@ -407,7 +384,7 @@ def class_balance(
         ValueError: On bad labels or ``class_names`` of the wrong length.
     """
     t = _labels(y_true, "y_true")
-    k = _n_classes(n_classes, class_names, t)
+    k = _n_classes(n_classes, class_names, {"y_true": t})
     counts = np.bincount(t, minlength=k)
     return pd.DataFrame(
         {

@@ -33,7 +33,6 @@ Nothing here downloads: ``weights="imagenet"`` reads the Keras cache only.
 
 from __future__ import annotations
 
-import numbers
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,7 +41,8 @@ from typing import Any
 
 import numpy as np
 
-from cielib.keras import keras
+from cielib import keras as _lazy  # tf_keras only inside functions: importing stays TF-free
+from cielib.checks import check_choice, check_positive_int, is_int, is_real
 
 __all__ = [
     "MODELS",
@@ -117,17 +117,15 @@ class _Seeder:
         return None if self._rng is None else int(self._rng.integers(0, 2**31 - 1))
 
     def he(self):
+        keras = _lazy.keras
         return keras.initializers.HeUniform(seed=self._next())
 
     def glorot(self):
+        keras = _lazy.keras
         return keras.initializers.GlorotUniform(seed=self._next())
 
     def dropout_seed(self) -> int | None:
         return self._next()
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _check_input_shape(spec: ModelSpec, input_shape: Any) -> tuple[int, int, int]:
@@ -142,7 +140,7 @@ def _check_input_shape(spec: ModelSpec, input_shape: Any) -> tuple[int, int, int
         isinstance(input_shape, (str, bytes))
         or not isinstance(input_shape, Sequence)
         or len(input_shape) != 3
-        or not all(_is_int(v) and v > 0 for v in input_shape)
+        or not all(is_int(v) and v > 0 for v in input_shape)
     ):
         raise ValueError(
             f"input_shape must be 3 positive ints (height, width, channels), "
@@ -160,14 +158,14 @@ def _check_input_shape(spec: ModelSpec, input_shape: Any) -> tuple[int, int, int
 def _check_dense_units(value: Any, default: tuple[int, ...]) -> tuple[int, ...]:
     if value is None:
         return default
-    if _is_int(value):
+    if is_int(value):
         value = (value,)
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ValueError(
             f"dense_units must be a positive int or a sequence of positive ints, "
             f"got {value!r}"
         )
-    if not all(_is_int(v) and v > 0 for v in value):
+    if not all(is_int(v) and v > 0 for v in value):
         raise ValueError(f"dense_units must all be positive ints, got {value!r}")
     return tuple(int(v) for v in value)
 
@@ -175,7 +173,7 @@ def _check_dense_units(value: Any, default: tuple[int, ...]) -> tuple[int, ...]:
 def _check_dropout(value: Any, default: float, dense_units: tuple[int, ...]) -> float:
     if value is None:
         value = default
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not 0 <= value < 1:
+    if not is_real(value) or not 0 <= value < 1:
         raise ValueError(f"dropout must be a float in [0, 1), got {value!r}")
     if value > 0 and not dense_units:
         raise ValueError(
@@ -185,16 +183,11 @@ def _check_dropout(value: Any, default: float, dense_units: tuple[int, ...]) -> 
     return float(value)
 
 
-def _check_positive_int(name: str, value: Any) -> int:
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def _dense_head(
     x, *, n_classes: int, dense_units: tuple[int, ...], dropout: float, seeder: _Seeder
 ):
     """Hidden ReLU dense layers (``fc1``, ``fc2``, ...), then the softmax classifier."""
+    keras = _lazy.keras
     for i, units in enumerate(dense_units, start=1):
         x = keras.layers.Dense(
             units, activation="relu", kernel_initializer=seeder.he(), name=f"fc{i}"
@@ -238,8 +231,8 @@ def _build_vgg_small(
     keeps most weights in the dense layers, which is what makes VGG prune well.
     """
     _reject_weights("vgg_small", weights)
-    width = _check_positive_int("width", width)
-    blocks = _check_positive_int("blocks", blocks)
+    width = check_positive_int("width", width)
+    blocks = check_positive_int("blocks", blocks)
     if min(input_shape[:2]) < 2**blocks:
         raise ValueError(
             f"input_shape {input_shape!r} is too small for vgg_small with "
@@ -248,6 +241,7 @@ def _build_vgg_small(
     dense_units = _check_dense_units(dense_units, (64,))
     dropout = _check_dropout(dropout, 0.25, dense_units)
     seeder = _Seeder(seed)
+    keras = _lazy.keras
 
     inputs = keras.Input(shape=input_shape, name="input")
     x = inputs
@@ -291,14 +285,15 @@ def _build_resnet_small(
     quarter of the compute.
     """
     _reject_weights("resnet_small", weights)
-    width = _check_positive_int("width", width)
-    blocks_per_stage = _check_positive_int("blocks_per_stage", blocks_per_stage)
-    stem_stride = _check_positive_int("stem_stride", stem_stride)
+    width = check_positive_int("width", width)
+    blocks_per_stage = check_positive_int("blocks_per_stage", blocks_per_stage)
+    stem_stride = check_positive_int("stem_stride", stem_stride)
     if stem_stride > 2:
         raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
     dense_units = _check_dense_units(dense_units, ())
     dropout = _check_dropout(dropout, 0.0, dense_units)
     seeder = _Seeder(seed)
+    keras = _lazy.keras
     layers = keras.layers
 
     def conv(filters, kernel, stride, name):
@@ -467,6 +462,7 @@ def _build_paper_model(
         )
     kind, path = _resolve_weights(name, weights)
     seeder = _Seeder(seed)
+    keras = _lazy.keras
     app = getattr(keras.applications, _APP_NAMES[name])
     # The local file goes straight to the constructor, so Keras never downloads.
     base = app(
@@ -510,6 +506,7 @@ def base_model(model):
     Raises:
         ValueError: ``model`` is not a paper model built by :func:`build_model`.
     """
+    keras = _lazy.keras
     names = {layer.name for layer in model.layers}
     start = next((n for n in _HEAD_START if n in names), None)
     if start is None:
@@ -578,9 +575,7 @@ def get_spec(name: str) -> ModelSpec:
     Raises:
         ValueError: unknown name (the message lists the allowed ones).
     """
-    if not isinstance(name, str) or name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; allowed: {available_models()}")
-    return MODELS[name]
+    return MODELS[check_choice(name, available_models(), what="model")]
 
 
 def build_model(
@@ -632,9 +627,9 @@ def build_model(
     """
     spec = get_spec(name)
     shape = _check_input_shape(spec, input_shape)
-    if not _is_int(n_classes) or n_classes < 2:
+    if not is_int(n_classes) or n_classes < 2:
         raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
-    if seed is not None and (not _is_int(seed) or seed < 0):
+    if seed is not None and (not is_int(seed) or seed < 0):
         raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
     allowed = dict(spec.options)
     unknown = sorted(set(options) - set(allowed))

@@ -49,7 +49,6 @@ compressed (:func:`saved_sizes`).
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from cielib import sizes
+from cielib.checks import check_choice, check_int, is_real
 
 __all__ = [
     "LAYERS",
@@ -95,22 +95,8 @@ class SparsityError(RuntimeError):
 # ----------------------------------------------------------------------------- helpers
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_target(value: Any) -> float:
-    if not _is_real(value) or not np.isfinite(value):
+    if not is_real(value) or not np.isfinite(value):
         raise ValueError(f"target_sparsity must be a float in (0, 1), got {value!r}")
     if value == 0:
         raise ValueError(
@@ -120,12 +106,6 @@ def _check_target(value: Any) -> float:
     if not 0 < value < 1:
         raise ValueError(f"target_sparsity must be in (0, 1), got {value!r}")
     return float(value)
-
-
-def _check_layers(layers: Any) -> str:
-    if layers not in LAYERS:
-        raise ValueError(f"unknown layers {layers!r}; allowed: {', '.join(LAYERS)}")
-    return layers
 
 
 def _tfmot_sparsity():
@@ -180,14 +160,13 @@ class PruningPlan:
     total_steps: int
 
     def __post_init__(self) -> None:
-        if self.kind not in SCHEDULES:
-            raise ValueError(f"unknown kind {self.kind!r}; allowed: {', '.join(SCHEDULES)}")
+        check_choice(self.kind, SCHEDULES, what="kind")
         _check_target(self.target_sparsity)
         for name, minimum in (("begin_step", 0), ("end_step", 0), ("frequency", 1),
                               ("total_steps", 2), ("power", 0)):
-            _check_int(name, getattr(self, name), minimum)
+            check_int(name, getattr(self, name), minimum=minimum)
         if self.kind == "polynomial":
-            if not (_is_real(self.initial_sparsity)
+            if not (is_real(self.initial_sparsity)
                     and 0 <= self.initial_sparsity < self.target_sparsity):
                 raise ValueError(
                     f"initial_sparsity must be in [0, target_sparsity={self.target_sparsity}) "
@@ -308,15 +287,14 @@ def plan_schedule(
             mask update within training); the message names the numbers.
     """
     target = _check_target(target_sparsity)
-    steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch, 1)
-    epochs = _check_int("epochs", epochs, 1)
-    if kind not in SCHEDULES:
-        raise ValueError(f"unknown kind {kind!r}; allowed: {', '.join(SCHEDULES)}")
-    if not _is_real(ramp_fraction) or not 0 < ramp_fraction <= 1:
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    epochs = check_int("epochs", epochs, minimum=1)
+    check_choice(kind, SCHEDULES, what="kind")
+    if not is_real(ramp_fraction) or not 0 < ramp_fraction <= 1:
         raise ValueError(f"ramp_fraction must be in (0, 1], got {ramp_fraction!r}")
     if frequency is not None:
-        frequency = _check_int("frequency", frequency, 1)
-    begin_step = _check_int("begin_step", begin_step, 0)
+        frequency = check_int("frequency", frequency, minimum=1)
+    begin_step = check_int("begin_step", begin_step, minimum=0)
 
     total = steps_per_epoch * epochs
     last = total - 1  # latest step allowed for the final mask update
@@ -440,7 +418,7 @@ def prune_model(model: Any, plan: PruningPlan, *, layers: str = "all") -> Any:
 
     if not isinstance(plan, PruningPlan):
         raise ValueError(f"plan must be a PruningPlan (from plan_schedule), got {type(plan).__name__}")
-    layers = _check_layers(layers)
+    layers = check_choice(layers, LAYERS, what="layers")
     if not isinstance(model, keras.Model):
         raise ValueError(
             f"model must be a tf_keras Model (build it with cielib.models), got {type(model)!r}"
@@ -548,7 +526,7 @@ def sparsity_report(model: Any, *, layers: str = "all") -> pd.DataFrame:
     Raises:
         ValueError: bad ``layers``, or no prunable kernel selected.
     """
-    layers = _check_layers(layers)
+    layers = check_choice(layers, LAYERS, what="layers")
     rows = _kernel_rows(model)
     if layers == "trainable":
         rows = [r for r in rows if r["trainable"]]
@@ -590,9 +568,9 @@ def check_sparsity(
         SparsityError: missed; names target, measured and the worst layers.
         ValueError: bad ``target``/``tolerance``/``layers``.
     """
-    if not _is_real(target) or not 0 <= target < 1:
+    if not is_real(target) or not 0 <= target < 1:
         raise ValueError(f"target must be in [0, 1), got {target!r}")
-    if not _is_real(tolerance) or not 0 <= tolerance < 1:
+    if not is_real(tolerance) or not 0 <= tolerance < 1:
         raise ValueError(f"tolerance must be in [0, 1), got {tolerance!r}")
     report = sparsity_report(model, layers=layers)
     measured = float(report.attrs["overall"])

@@ -27,12 +27,12 @@ the delegate off to compare with LiteRT's builtin kernels.
 
 Only :func:`convert` imports TensorFlow (lazily, through :mod:`cielib.keras`):
 inspecting, verifying and running a ``.tflite`` file needs only LiteRT, so analysis
-code that reads quantized models from the run store stays light.
+code that reads quantized models from the run store stays light. Reading the
+flatbuffer itself (:func:`inspect`) lives in :mod:`cielib.tflite_file`.
 """
 
 from __future__ import annotations
 
-import numbers
 import statistics
 import time
 import warnings
@@ -42,10 +42,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cielib import tflite_file
+from cielib.checks import check_choice, check_int, check_positive_int
+from cielib.tflite_file import inspect
+
 __all__ = [
     "DOCUMENTED",
     "DOCUMENTED_SOURCE",
     "DYNAMIC_MIN_ELEMENTS",
+    "REFERENCE_TECHNIQUE",
     "TECHNIQUES",
     "QuantizationError",
     "TFLiteClassifier",
@@ -57,6 +62,7 @@ __all__ = [
 
 #: Conversion techniques; ``float32`` is the unquantized TFLite reference.
 TECHNIQUES = ("float32", "float16", "dynamic_int8", "full_int8")
+#: The technique every size, speed and accuracy ratio is taken against.
 REFERENCE_TECHNIQUE = "float32"
 
 #: Where :data:`DOCUMENTED` comes from (TensorFlow's post-training quantization guide,
@@ -102,18 +108,6 @@ DOCUMENTED: dict[str, dict[str, Any]] = {
 #: saves almost nothing and costs accuracy. :func:`verify` allows for it.
 DYNAMIC_MIN_ELEMENTS = 1024
 
-#: Ops whose constant inputs are layer weights: op name -> (weights slot, bias slot).
-_WEIGHT_OPS = {
-    "CONV_2D": (1, 2),
-    "DEPTHWISE_CONV_2D": (1, 2),
-    "CONV_3D": (1, 2),
-    "FULLY_CONNECTED": (1, 2),
-    "TRANSPOSE_CONV": (1, 3),
-    "BATCH_MATMUL": (1, None),
-}
-
-_TFLITE_IDENTIFIER = b"TFL3"
-
 
 class QuantizationError(RuntimeError):
     """The converted flatbuffer is not quantized the way the technique asks."""
@@ -123,35 +117,7 @@ class QuantizationError(RuntimeError):
 
 
 def _check_technique(technique: Any) -> str:
-    if not isinstance(technique, str) or technique not in TECHNIQUES:
-        raise ValueError(
-            f"unknown technique {technique!r}; allowed: {', '.join(TECHNIQUES)}"
-        )
-    return technique
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_positive_int(name: str, value: Any) -> int:
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _check_tflite_bytes(tflite_bytes: Any) -> bytes:
-    if not isinstance(tflite_bytes, (bytes, bytearray, memoryview)):
-        raise TypeError(
-            f"tflite_bytes must be bytes (a .tflite flatbuffer), got "
-            f"{type(tflite_bytes).__name__}"
-        )
-    data = bytes(tflite_bytes)
-    if len(data) < 8 or data[4:8] != _TFLITE_IDENTIFIER:
-        raise ValueError(
-            "tflite_bytes is not a TFLite flatbuffer (no 'TFL3' identifier at byte 4)"
-        )
-    return data
+    return check_choice(technique, TECHNIQUES, what="technique")
 
 
 def _check_images(images: Any, input_shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -210,7 +176,7 @@ def convert(
             converting.
     """
     technique = _check_technique(technique)
-    num_calibration = _check_positive_int("num_calibration", num_calibration)
+    num_calibration = check_positive_int("num_calibration", num_calibration)
     calibration = None
     if technique == "full_int8":
         if representative_images is None:
@@ -250,185 +216,6 @@ def convert(
         return bytes(converter.convert())
 
 
-# ------------------------------------------------------------ flatbuffer reading
-
-
-def _schema():
-    from ai_edge_litert import schema_py_generated as schema
-
-    return schema
-
-
-def _enum_names(cls: type) -> dict[int, str]:
-    return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
-
-
-def _tensor_dtype(schema, code: int) -> str:
-    return _enum_names(schema.TensorType).get(code, f"type{code}").lower()
-
-
-def _read_model(tflite_bytes: bytes) -> dict[str, Any]:
-    """Tensors, ops, inputs and outputs of every subgraph, read from the flatbuffer.
-
-    Reading the flatbuffer (with the schema ai-edge-litert ships) rather than an
-    interpreter's tensor details is what tells constants apart reliably: a constant
-    tensor points at a non-empty buffer, and op inputs say which constant is a filter
-    and which a bias. An interpreter hides this once its XNNPACK delegate has taken
-    the graph over.
-    """
-    schema = _schema()
-    buf = bytearray(tflite_bytes)
-    model = schema.Model.GetRootAs(buf, 0)
-    op_names = _enum_names(schema.BuiltinOperator)
-    codes = []
-    for i in range(model.OperatorCodesLength()):
-        oc = model.OperatorCodes(i)
-        # Builtin codes >= 127 live in BuiltinCode; older ones in DeprecatedBuiltinCode.
-        code = max(int(oc.BuiltinCode()), int(oc.DeprecatedBuiltinCode()))
-        codes.append(op_names.get(code, f"OP{code}"))
-
-    def buffer_bytes(index: int) -> int:
-        if index <= 0 or index >= model.BuffersLength():
-            return 0
-        b = model.Buffers(index)
-        n = b.DataLength()
-        if n == 0 and b.Offset() > 1:  # large models keep data outside the flatbuffer
-            n = int(b.Size())
-        return int(n)
-
-    subgraphs = []
-    for s in range(model.SubgraphsLength()):
-        sg = model.Subgraphs(s)
-        tensors = []
-        for t in range(sg.TensorsLength()):
-            ten = sg.Tensors(t)
-            shape = tuple(int(ten.Shape(j)) for j in range(ten.ShapeLength()))
-            q = ten.Quantization()
-            n_scales = 0 if q is None else int(q.ScaleLength())
-            scale = float(q.Scale(0)) if n_scales == 1 else None
-            zero_point = int(q.ZeroPoint(0)) if n_scales == 1 and q.ZeroPointLength() else None
-            tensors.append(
-                {
-                    "index": t,
-                    "name": (ten.Name() or b"").decode("utf-8", "replace"),
-                    "dtype": _tensor_dtype(schema, ten.Type()),
-                    "shape": shape,
-                    "size": int(np.prod(shape)) if shape else 1,
-                    "nbytes": buffer_bytes(ten.Buffer()),
-                    "is_variable": bool(ten.IsVariable()),
-                    "n_scales": n_scales,
-                    "scale": scale,
-                    "zero_point": zero_point,
-                }
-            )
-        ops = []
-        for o in range(sg.OperatorsLength()):
-            op = sg.Operators(o)
-            ops.append(
-                {
-                    "op": codes[op.OpcodeIndex()],
-                    "inputs": [int(op.Inputs(j)) for j in range(op.InputsLength())],
-                    "outputs": [int(op.Outputs(j)) for j in range(op.OutputsLength())],
-                }
-            )
-        subgraphs.append(
-            {
-                "tensors": tensors,
-                "ops": ops,
-                "inputs": [int(sg.Inputs(j)) for j in range(sg.InputsLength())],
-                "outputs": [int(sg.Outputs(j)) for j in range(sg.OutputsLength())],
-            }
-        )
-    if not subgraphs:
-        raise ValueError("the TFLite flatbuffer has no subgraphs")
-    return {"subgraphs": subgraphs}
-
-
-def _roles(sg: dict[str, Any]) -> dict[int, tuple[str, str]]:
-    """Map constant tensor index -> (role, consuming op).
-
-    A constant feeding the filter slot of a conv/dense op is ``weights``, the bias slot
-    ``bias``; a constant that reaches that slot through a ``DEQUANTIZE`` op (how
-    float16 models store weights) gets the same role.
-    """
-    producer_of: dict[int, dict[str, Any]] = {}
-    for op in sg["ops"]:
-        for t in op["outputs"]:
-            producer_of[t] = op
-    roles: dict[int, tuple[str, str]] = {}
-    consumers: dict[int, str] = {}
-    for op in sg["ops"]:
-        for t in op["inputs"]:
-            if t >= 0:
-                consumers.setdefault(t, op["op"])
-        slots = _WEIGHT_OPS.get(op["op"])
-        if slots is None:
-            continue
-        for role, slot in zip(("weights", "bias"), slots):
-            if slot is None or slot >= len(op["inputs"]):
-                continue
-            t = op["inputs"][slot]
-            if t < 0:
-                continue
-            roles[t] = (role, op["op"])
-            src = producer_of.get(t)
-            if src is not None and src["op"] == "DEQUANTIZE" and src["inputs"]:
-                roles[src["inputs"][0]] = (role, op["op"])
-    for t, op_name in consumers.items():
-        roles.setdefault(t, ("other", op_name))
-    return roles
-
-
-_INSPECT_COLUMNS = [
-    "subgraph", "index", "name", "role", "op", "dtype", "shape", "size", "nbytes",
-    "n_scales",
-]
-
-
-def inspect(tflite_bytes: bytes) -> pd.DataFrame:
-    """One row per constant tensor (weights, biases, other constants) of a model.
-
-    Constants are the tensors with data in the flatbuffer itself; they are read from
-    the flatbuffer with the schema that ai-edge-litert ships, because an interpreter's
-    tensor details cannot tell constants apart once the XNNPACK delegate has taken
-    over the graph.
-
-    Args:
-        tflite_bytes: A ``.tflite`` flatbuffer.
-
-    Returns:
-        A DataFrame with columns ``subgraph``, ``index``, ``name``, ``role``
-        (``"weights"``: a conv/dense filter, ``"bias"``, or ``"other"`` such as a
-        reshape's target shape), ``op`` (the op that consumes it; for float16 weights
-        the conv/dense op behind their ``DEQUANTIZE``), ``dtype`` (``"float32"``,
-        ``"float16"``, ``"int8"``, ``"int32"``, ...), ``shape`` (tuple), ``size``
-        (elements), ``nbytes`` (stored bytes) and ``n_scales`` (quantization scales:
-        0 = not quantized, 1 = per tensor, more = per channel).
-
-    Raises:
-        TypeError, ValueError: ``tflite_bytes`` is not a TFLite flatbuffer.
-    """
-    parsed = _read_model(_check_tflite_bytes(tflite_bytes))
-    rows = []
-    for s, sg in enumerate(parsed["subgraphs"]):
-        roles = _roles(sg)
-        for t in sg["tensors"]:
-            if t["nbytes"] == 0 or t["is_variable"]:
-                continue
-            role, op = roles.get(t["index"], ("other", ""))
-            rows.append({"subgraph": s, **{k: t[k] for k in _INSPECT_COLUMNS[1:] if k in t},
-                         "role": role, "op": op})
-    return pd.DataFrame(rows, columns=_INSPECT_COLUMNS)
-
-
-def _io_dtypes(parsed: dict[str, Any]) -> tuple[str, str]:
-    sg = parsed["subgraphs"][0]
-    tensors = sg["tensors"]
-    ins = {tensors[i]["dtype"] for i in sg["inputs"]}
-    outs = {tensors[i]["dtype"] for i in sg["outputs"]}
-    return ",".join(sorted(ins)), ",".join(sorted(outs))
-
-
 def verify(tflite_bytes: bytes, technique: str) -> dict[str, Any]:
     """Check that a flatbuffer is quantized the way ``technique`` asks.
 
@@ -457,12 +244,12 @@ def verify(tflite_bytes: bytes, technique: str) -> dict[str, Any]:
             which tensors are wrong and what was expected).
     """
     technique = _check_technique(technique)
-    data = _check_tflite_bytes(tflite_bytes)
-    parsed = _read_model(data)
-    table = inspect(data)
+    data = tflite_file.check_bytes(tflite_bytes)
+    parsed = tflite_file.read_model(data)
+    table = tflite_file.inspect(data)
     weights = table[table["role"] == "weights"]
     biases = table[table["role"] == "bias"]
-    input_dtype, output_dtype = _io_dtypes(parsed)
+    input_dtype, output_dtype = tflite_file.io_dtypes(parsed)
     summary = {
         "technique": technique,
         "weight_dtypes": dict(sorted(Counter(weights["dtype"]).items())),
@@ -558,10 +345,10 @@ class TFLiteClassifier:
     def __init__(
         self, tflite_bytes: bytes, *, num_threads: int | None = None, xnnpack: bool = True
     ):
-        data = _check_tflite_bytes(tflite_bytes)
+        data = tflite_file.check_bytes(tflite_bytes)
         if num_threads is None:
             num_threads = 1
-        num_threads = _check_positive_int("num_threads", num_threads)
+        num_threads = check_positive_int("num_threads", num_threads)
         if not isinstance(xnnpack, bool):
             raise ValueError(f"xnnpack must be True or False, got {xnnpack!r}")
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -670,7 +457,7 @@ class TFLiteClassifier:
         Returns:
             float32 array whose rows are probabilities.
         """
-        batch_size = _check_positive_int("batch_size", batch_size)
+        batch_size = check_positive_int("batch_size", batch_size)
         x = _check_images(x, self.input_shape, "x")
         chunks = []
         for start in range(0, len(x), batch_size):
@@ -715,10 +502,9 @@ def latency(
     """
     if not isinstance(classifier, TFLiteClassifier):
         raise TypeError(f"classifier must be a TFLiteClassifier, got {type(classifier).__name__}")
-    batch_size = _check_positive_int("batch_size", batch_size)
-    repeats = _check_positive_int("repeats", repeats)
-    if not _is_int(warmup) or warmup < 0:
-        raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+    batch_size = check_positive_int("batch_size", batch_size)
+    repeats = check_positive_int("repeats", repeats)
+    warmup = check_int("warmup", warmup, minimum=0)
     x = _check_images(x, classifier.input_shape, "x")
     if len(x) < batch_size:
         raise ValueError(f"x has {len(x)} images, fewer than batch_size={batch_size}")

@@ -14,14 +14,14 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from cielib.checks import check_choice
 from cielib.config import OPTIMIZERS
 from cielib.keras import keras
 
 
 def make_optimizer(name: str, *, learning_rate: float, momentum: float = 0.0) -> Any:
     """A fresh Keras 2 optimizer (``sgd`` with optional momentum, or ``adam``)."""
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; allowed: {', '.join(OPTIMIZERS)}")
+    check_choice(name, OPTIMIZERS, what="optimizer")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
     if name == "sgd":

@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import figures, profile as hw, results, runs
+from cielib import figures, hardware, results, runs
 
 out = Path(run_dir)
 table = runs.table(runs_dir, inputs)  # one row per training run: key, path, metrics
@@ -104,7 +104,7 @@ first = int(table["seed"].min())
 frames = []
 for row in table[table["seed"] == first].to_dict("records"):
     trace = pd.read_csv(Path(row["path"]) / "utilization.csv")
-    trace = hw.smooth(trace, column=column, window_s=2.0)
+    trace = hardware.smooth(trace, column=column, window_s=2.0)
     frames.append(trace.assign(sparsity=row["sparsity"], train_seconds=row["train_seconds"]))
 traces = pd.concat(frames, ignore_index=True)
 fig = figures.utilization_traces(traces, column=f"{column}_smooth",

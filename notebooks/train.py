@@ -53,7 +53,7 @@ seed = 0
 run_dir = "runs/scratch/train-demo"  # where this run's outputs go
 data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)
 threads = 1  # TensorFlow intra- and inter-op threads: they change results, so part of the run id
-profile_interval = 0.5  # seconds between hardware samples (GPU via NVML, else CPU)
+sample_interval = 0.5  # seconds between hardware samples (GPU via NVML, else CPU)
 
 # %%
 from pathlib import Path
@@ -62,7 +62,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import cielib
-from cielib import data, evaluate, figures, models, profile, prune, runs, train
+from cielib import data, evaluate, figures, hardware, models, prune, runs, train
 from cielib.keras import configure_threads, keras, seed_everything
 
 out = Path(run_dir)
@@ -131,14 +131,14 @@ if sparsity > 0:
     callbacks = prune.callbacks()
     print(pruning)
 train.compile_model(net, optimizer=optimizer, learning_rate=learning_rate, momentum=momentum)
-sampler = profile.Sampler(interval=profile_interval)
-timing = profile.keras_callback(sampler, batch_size=batch_size)
+sampler = hardware.Sampler(interval=sample_interval)
+timing = hardware.keras_callback(sampler, batch_size=batch_size)
 with sampler:
     history = train.fit(
         net, prep(x_tr), y_tr, x_val=prep(x_val), y_val=y_val, epochs=fit_epochs,
         batch_size=batch_size, callbacks=[*callbacks, timing],
     )
-hardware = profile.save(sampler, out)
+hw_summary = hardware.save(sampler, out)
 epochs_table = timing.epoch_table()
 epochs_table.to_csv(out / "epochs.csv", index=False)
 history.to_csv(out / "history.csv", index=False)
@@ -186,7 +186,7 @@ metrics = {
     "epoch_seconds_median": float(history["seconds"].median()),
     "step_ms_median": float(np.median(timing.step_times[1:]) * 1e3),  # first step traces
     "images_per_s": float(epochs_table["images_per_s"].median()),
-    **{f"hw_{k}": v for k, v in hardware.items()},
+    **{f"hw_{k}": v for k, v in hw_summary.items()},
     "epochs_run": int(len(history)),
     "n_train": int(len(x_tr)),
     "n_val": int(len(x_val)),

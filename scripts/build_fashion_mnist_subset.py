@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing cielib
     sys.path.insert(0, str(ROOT))
 
 from cielib import data, paths  # noqa: E402
+from cielib.hashing import file_sha256  # noqa: E402
 
 #: sha256 of the files in Debian's ``dataset-fashion-mnist`` package.
 SOURCE_SHA256 = {
@@ -78,7 +79,7 @@ def verify_sources(source_dir: Path) -> dict[str, dict[str, str]]:
         if not path.is_file():
             sys.exit(f"error: {path} not found (install Debian's dataset-fashion-mnist "
                      "or pass --source-dir)")
-        actual = data.sha256_file(path)
+        actual = file_sha256(path)
         if actual != expected:
             raise data.ChecksumError(path, expected, actual)
         found[name] = {"sha256": actual, "path": str(path)}
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                        "sha256": hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()}
                    for k, v in {**arrays, **indices}.items()},
         "output": {"file": args.out.name, "bytes": args.out.stat().st_size,
-                   "sha256": data.sha256_file(args.out)},
+                   "sha256": file_sha256(args.out)},
         "licence": LICENCE_LINE,
     }
     json_path = args.out.with_suffix(".json")

@@ -18,12 +18,15 @@ import struct
 import subprocess
 import sys
 import tarfile
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cielib import data
+from cielib.data import cifar, fashion_mnist
+from cielib.hashing import file_sha256
 
 CIFAR10_NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer",
                  b"dog", b"frog", b"horse", b"ship", b"truck"]
@@ -41,12 +44,12 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("KERAS_HOME", str(keras_home))
     monkeypatch.delenv(data.ENV_DATA_DIR, raising=False)
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST_DIR", debian)
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_FASHION_MNIST_DIR", debian)
 
     def no_network(*args, **kwargs):
         raise AssertionError("tests must not use the network")
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
     return {"home": home, "keras_home": keras_home, "debian": debian}
 
 
@@ -72,7 +75,7 @@ def make_cifar(root: Path, name: str = "cifar10", *, tar: bool = True,
     with ``tar=True`` it is also packed as ``tar_name`` (default: the original archive
     name) and the folder removed.
     """
-    spec = data._CIFAR[name]
+    spec = cifar._CIFAR[name]
     staging = root / f"_staging_{name}"
     folder = staging / spec.folder
     folder.mkdir(parents=True)
@@ -113,7 +116,7 @@ def make_cifar(root: Path, name: str = "cifar10", *, tar: bool = True,
 
 def trust(monkeypatch, archive: Path, name: str = "cifar10") -> None:
     """Make the tiny archive's real digest the 'published' one."""
-    monkeypatch.setitem(data.CHECKSUMS, data._CIFAR[name].archive, data.sha256_file(archive))
+    monkeypatch.setitem(data.CHECKSUMS, cifar._CIFAR[name].archive, file_sha256(archive))
 
 
 def write_idx(path: Path, arr: np.ndarray, *, magic: int | None = None) -> None:
@@ -202,8 +205,8 @@ def test_checksum_mismatch_raises(tmp_path):
     msg = str(err.value)
     assert str(made["path"]) in msg
     assert data.CHECKSUMS["cifar-10-python.tar.gz"] in msg
-    assert data.sha256_file(made["path"]) in msg
-    assert err.value.actual == data.sha256_file(made["path"])
+    assert file_sha256(made["path"]) in msg
+    assert err.value.actual == file_sha256(made["path"])
 
 
 def test_missing_cifar_lists_every_searched_path(tmp_path, isolated):
@@ -276,7 +279,7 @@ def test_download_only_when_asked(tmp_path, monkeypatch):
         trust(monkeypatch, made["path"])
         return made["path"]
 
-    monkeypatch.setattr(data, "download_archive", fake_download)
+    monkeypatch.setattr(cifar, "download_archive", fake_download)
     with pytest.raises(data.DataNotFoundError):
         data.load_dataset("cifar10", data_dir=tmp_path / "dl")
     assert calls == []
@@ -288,7 +291,7 @@ def test_download_only_when_asked(tmp_path, monkeypatch):
 def test_download_archive_verifies_before_keeping(tmp_path, monkeypatch):
     made = make_cifar(tmp_path / "src")
     payload = made["path"].read_bytes()
-    monkeypatch.setattr(data.urllib.request, "urlopen",
+    monkeypatch.setattr(urllib.request, "urlopen",
                         lambda url, timeout=None: io.BytesIO(payload))
     dest = tmp_path / "dest"
     with pytest.raises(data.ChecksumError):  # real digest: the tiny archive fails
@@ -403,7 +406,7 @@ def test_shipped_subset_is_balanced_and_matches_provenance():
         assert len(set(counts.tolist())) == 1  # balanced
         assert {ds.class_names[c]: int(n) for c, n in enumerate(counts)} == meta["counts"][split]
     assert meta["counts"]["train"]["Bag"] == 600 and meta["counts"]["test"]["Bag"] == 200
-    assert meta["output"]["sha256"] == data.sha256_file(data.FASHION_MNIST_SUBSET)
+    assert meta["output"]["sha256"] == file_sha256(data.FASHION_MNIST_SUBSET)
     assert meta["seed"] == 0 and "Zalando SE" in meta["licence"]
     assert ds.x_train.max() > 200  # real images, not zeros
     licence = (data.FASHION_MNIST_SUBSET.parent / "FASHION_MNIST_LICENSE.txt").read_text()

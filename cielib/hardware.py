@@ -35,7 +35,7 @@ Backends:
 The default interval is 0.5 s. NVML itself averages utilization over a window of
 1/6 s to 1 s depending on the GPU, so faster polling mostly repeats values; at 0.5 s
 one tick costs well under a millisecond (a few NVML or psutil calls), i.e. far below
-the 2% overhead budget (measured by ``benchmarks/bench_profile.py``), and a 50-epoch
+the 2% overhead budget (measured by ``benchmarks/bench_hardware.py``), and a 50-epoch
 run still yields thousands of points per device.
 """
 
@@ -51,6 +51,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from cielib.checks import check_choice
 
 __all__ = [
     "BACKENDS",
@@ -120,8 +122,7 @@ class Sampler:
             raise TypeError(f"interval must be a number of seconds, got {interval!r}")
         if not (math.isfinite(interval) and interval > 0):
             raise ValueError(f"interval must be a finite number of seconds > 0, got {interval}")
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+        check_choice(backend, BACKENDS, what="backend")
         self.interval = float(interval)
         self.requested_backend = backend
         self.include_children = bool(include_children)
@@ -184,7 +185,7 @@ class Sampler:
         self._t0 = time.perf_counter()
         self._safe_tick()
         self._stop_event.clear()
-        self._thread = threading.Thread(target=self._loop, name="cielib-profile-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="cielib-hardware-sampler", daemon=True)
         self._thread.start()
         return self
 
@@ -456,13 +457,13 @@ class Sampler:
         self.errors[kind] = n + 1
         if n == 0:
             log.warning(
-                "profile sampler: %s failed (%s); carrying on, further ones are counted", where, _describe(exc)
+                "hardware sampler: %s failed (%s); carrying on, further ones are counted", where, _describe(exc)
             )
 
     def _note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
-            log.info("profile sampler: %s", text)
+            log.info("hardware sampler: %s", text)
 
 
 def _visible_indices(count: int, cvd: str | None, nvml: Any) -> tuple[list[int], str]:
@@ -661,7 +662,7 @@ def _callback_class() -> type:
             steps = len(self._epoch_steps)
             self._steps.extend(self._epoch_steps)
             if self.batch_size is None and steps:
-                log.warning("profile callback: batch size unknown; pass keras_callback(batch_size=...)")
+                log.warning("hardware callback: batch size unknown; pass keras_callback(batch_size=...)")
             images = self.batch_size * steps if self.batch_size else float("nan")
             self._rows.append({
                 "epoch": self._epoch,
@@ -693,7 +694,7 @@ def keras_callback(sampler: Sampler | None = None, *, batch_size: int | None = N
             callbacks, so give it unless the logs or params carry it.
     """
     if sampler is not None and not isinstance(sampler, Sampler):
-        raise TypeError(f"sampler must be a cielib.profile.Sampler or None, got {type(sampler).__name__}")
+        raise TypeError(f"sampler must be a cielib.hardware.Sampler or None, got {type(sampler).__name__}")
     bad_batch = isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     if batch_size is not None and bad_batch:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")

@@ -1,4 +1,4 @@
-"""What the profiling sampler costs a training run.
+"""What the hardware sampler (cielib.hardware) costs a training run.
 
 Not a test. Fits ``vgg_small`` (28x28x1, 10 classes, ~5000 random images, batch 64,
 3 epochs, one TensorFlow thread) without a sampler, with one at the default interval
@@ -12,8 +12,8 @@ TensorFlow has one thread); and the sampler's own CPU time as a share of the fit
 (``sampler_cpu_s / duration_s``), its direct cost, immune to timing noise.
 Target: <= 2% at the default interval.
 
-Usage: ``python benchmarks/bench_profile.py [--repeats N]``; writes
-benchmarks/results/profile.json and prints it. Takes ~3 minutes on 2 CPU cores.
+Usage: ``python benchmarks/bench_hardware.py [--repeats N]``; writes
+benchmarks/results/hardware.json and prints it. Takes ~3 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -21,24 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from _common import machine_info, write_result
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from cielib import profile  # noqa: E402
-from cielib.keras import configure_threads, seed_everything  # noqa: E402
+from cielib import hardware
+from cielib.keras import configure_threads, seed_everything
 
 N_TRAIN, N_VAL, SHAPE, N_CLASSES, BATCH, EPOCHS, SEED = 5000, 500, (28, 28, 1), 10, 64, 3, 0
 # "timing_only" is the keras_callback with no sampler: it separates the cost of the
 # per-step timing hooks from the cost of the sampler thread.
-VARIANTS = {"none": None, "timing_only": 0.0, "default": profile.DEFAULT_INTERVAL, "fast": 0.1}
+VARIANTS = {"none": None, "timing_only": 0.0, "default": hardware.DEFAULT_INTERVAL, "fast": 0.1}
 
 
 def _cpu_s() -> float:
@@ -52,8 +47,8 @@ def one_fit(interval: float | None, x, y, xv, yv) -> dict:
     seed_everything(SEED)
     net = models.build_model("vgg_small", input_shape=SHAPE, n_classes=N_CLASSES)
     train.compile_model(net, optimizer="sgd", learning_rate=0.01)
-    sampler = profile.Sampler(interval=interval) if interval else None
-    callbacks = [] if interval is None else [profile.keras_callback(sampler, batch_size=BATCH)]
+    sampler = hardware.Sampler(interval=interval) if interval else None
+    callbacks = [] if interval is None else [hardware.keras_callback(sampler, batch_size=BATCH)]
     cpu0, start = _cpu_s(), time.perf_counter()
     train.fit(net, x, y, x_val=xv, y_val=yv, epochs=EPOCHS, batch_size=BATCH, callbacks=callbacks)
     out = {"fit_s": time.perf_counter() - start, "cpu_s": _cpu_s() - cpu0}
@@ -87,7 +82,7 @@ def main() -> dict:
     best = {k: min(r["fit_s"] for r in v) for k, v in runs.items()}
     spread = {k: [min(r["fit_s"] for r in v), max(r["fit_s"] for r in v)] for k, v in runs.items()}
     report = {
-        "what": "wall seconds of train.fit (median of interleaved repeats), with and without profile.Sampler "
+        "what": "wall seconds of train.fit (median of interleaved repeats), with and without hardware.Sampler "
                 "(and with the timing callback alone)",
         "median_fit_seconds": med,
         "min_max_fit_seconds": spread,
@@ -109,8 +104,7 @@ def main() -> dict:
         "setup": {"model": "vgg_small", "input_shape": list(SHAPE), "n_classes": N_CLASSES, "n_train": N_TRAIN,
                   "n_val": N_VAL, "batch_size": BATCH, "epochs": EPOCHS, "tf_threads": 1,
                   "repeats": args.repeats, "seed": SEED},
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "load_avg_at_end": list(os.getloadavg())},
+        "machine": machine_info(packages=("tensorflow", "tf-keras", "psutil", "nvidia-ml-py")),
     }
     noise, share = report["noise_relative_spread_of_none"], report["sampler_cpu_share_median"]["default"]
     report["verdict"] = (
@@ -118,9 +112,7 @@ def main() -> dict:
         + (f"wall-clock repeats spread {noise:.0%}, so wall overheads of a few % are not resolvable here"
            if noise > 0.05 else f"wall-clock overhead (median): {report['overhead_ratio']['default']:+.2%}")
     )
-    out = ROOT / "benchmarks" / "results" / "profile.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_result("hardware", report)
     headline = ("median_fit_seconds", "overhead_ratio", "paired_overhead_ratio_median",
                 "overhead_ratio_of_fastest_runs", "cpu_overhead_ratio", "sampler_cpu_share_median",
                 "noise_relative_spread_of_none", "verdict")

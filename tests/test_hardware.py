@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cielib import profile
-from cielib.profile import CPU_METRICS, GPU_METRICS, Sampler
+from cielib import hardware
+from cielib.hardware import CPU_METRICS, GPU_METRICS, Sampler
 
 
 # ----------------------------------------------------------------------------- fakes
@@ -134,7 +134,7 @@ def test_cpu_backend_samples_a_real_fit():
     net = models.build_model("vgg_small", input_shape=(8, 8, 1), n_classes=10, width=4)
     train.compile_model(net, optimizer="sgd", learning_rate=0.01)
     sampler = Sampler(interval=0.05, backend="cpu")
-    cb = profile.keras_callback(sampler, batch_size=32)
+    cb = hardware.keras_callback(sampler, batch_size=32)
     hist = train.fit(net, x, y, x_val=x[:32], y_val=y[:32], epochs=2, batch_size=32, callbacks=[cb])
 
     assert not sampler.running, "the callback stops the sampler at on_train_end"
@@ -159,15 +159,15 @@ def test_cpu_backend_samples_a_real_fit():
 
 
 def test_callback_without_sampler_and_reused_sampler_is_refused():
-    cb = profile.keras_callback(batch_size=4)
+    cb = hardware.keras_callback(batch_size=4)
     assert cb.epoch_table().empty and cb.step_times.size == 0
     used = _run(Sampler(interval=0.05, backend="cpu"), 0.06)
     with pytest.raises(RuntimeError, match="already started"):
         used.start()
     with pytest.raises(TypeError, match="Sampler or None"):
-        profile.keras_callback("gpu")
+        hardware.keras_callback("gpu")
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        profile.keras_callback(batch_size=0)
+        hardware.keras_callback(batch_size=0)
 
 
 # ---------------------------------------------------------------------------- fake NVML
@@ -198,7 +198,7 @@ def test_nvml_backend_finds_planted_values():
 
 def test_nvml_failing_mid_run_carries_on_and_logs_once(caplog):
     fake = FakeNVML(fail_after=2)
-    with caplog.at_level(logging.WARNING, logger="cielib.profile"):
+    with caplog.at_level(logging.WARNING, logger="cielib.hardware"):
         s = _run(Sampler(interval=0.03, backend="nvml", nvml=fake), 0.3)
     df = s.samples
     assert len(df) >= 5, "sampling must carry on after the failures"
@@ -226,7 +226,7 @@ def test_nvml_calls_raising_anything_never_escape():
 
 
 def test_energy_not_supported_falls_back_to_integrated_power(caplog):
-    with caplog.at_level(logging.INFO, logger="cielib.profile"):
+    with caplog.at_level(logging.INFO, logger="cielib.hardware"):
         s = _run(Sampler(interval=0.05, backend="nvml", nvml=FakeNVML(energy=False, power_mw=200_000)))
     df = s.samples
     assert df["energy_mj"].isna().all()
@@ -299,9 +299,9 @@ def test_bad_options():
 
 def test_save_writes_tidy_csv_and_returns_summary(tmp_path):
     with pytest.raises(ValueError, match="never started"):
-        profile.save(Sampler(), tmp_path)
+        hardware.save(Sampler(), tmp_path)
     s = _run(Sampler(interval=0.05, backend="nvml", nvml=FakeNVML(count=2)), 0.12)
-    summ = profile.save(s, tmp_path / "run")
+    summ = hardware.save(s, tmp_path / "run")
     back = pd.read_csv(tmp_path / "run" / "utilization.csv")
     assert list(back.columns) == list(s.samples.columns) and len(back) == len(s.samples)
     assert summ == s.summary()
@@ -317,19 +317,19 @@ def test_smooth_rolling_mean_per_device():
         "device": [0] * 10 + [1] * 10,
         "utilization_pct": np.r_[np.tile([0.0, 100.0], 5), np.full(10, 20.0)],
     })
-    out = profile.smooth(df, column="utilization_pct", window_s=2.0)
+    out = hardware.smooth(df, column="utilization_pct", window_s=2.0)
     gpu0 = out[out["device"] == 0]["utilization_pct_smooth"]
     assert gpu0.iloc[2:-2].between(40, 60).all(), "alternating 0/100 smooths to about 50"
     assert (out[out["device"] == 1]["utilization_pct_smooth"] == 20).all(), "devices are not mixed"
     assert len(out) == 20 and "utilization_pct" in out
     with pytest.raises(ValueError, match="window_s must be"):
-        profile.smooth(df, column="utilization_pct", window_s=0)
+        hardware.smooth(df, column="utilization_pct", window_s=0)
     with pytest.raises(ValueError, match="column 'power_w' not in the frame"):
-        profile.smooth(df, column="power_w", window_s=1)
+        hardware.smooth(df, column="power_w", window_s=1)
 
 
 def test_import_does_not_import_tensorflow():
-    code = "import sys, cielib.profile; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    code = "import sys, cielib.hardware; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -346,7 +346,7 @@ def test_real_nvml_during_gpu_fit():
     net = models.build_model("vgg_small", input_shape=(32, 32, 3), n_classes=10)
     train.compile_model(net, optimizer="sgd", learning_rate=0.01)
     sampler = Sampler(interval=0.1, backend="nvml")
-    cb = profile.keras_callback(sampler, batch_size=64)
+    cb = hardware.keras_callback(sampler, batch_size=64)
     train.fit(net, x, y, x_val=x[:256], y_val=y[:256], epochs=2, batch_size=64, callbacks=[cb])
     summ = sampler.summary()
     assert summ["backend"] == "nvml" and summ["n_samples"] >= 2
