@@ -83,8 +83,8 @@ _STATS = ("mean", "std", "median", "min", "max", "before", "after", "delta")
 
 # How a column's numbers are written, by kind. "percent" multiplies a 0-1 fraction by 100;
 # "points" is a difference of two fractions, in percentage points; "pct" is already in
-# percent (utilization).
-KINDS = ("percent", "points", "pct", "count", "bytes", "ratio", "seconds", "ms", "p", "number", "text")
+# percent (utilization); "fixed" has ``decimals`` places (sparsity 0.50); "text" as is.
+KINDS = ("percent", "points", "pct", "count", "fixed", "bytes", "ratio", "seconds", "ms", "p", "number", "text")
 _PERCENT = {"top1", "top5", "top1_std", "top1_before", "top1_after", "micro_precision", "micro_recall",
             "micro_f1", "macro_precision", "macro_recall", "macro_f1", "weighted_f1",
             "final_val_accuracy", "val_accuracy", "val_accuracy_mean", "val_accuracy_std",
@@ -152,6 +152,8 @@ def kind_of(name: Any) -> str:
         return "number"
     if name in _NUMBER:
         return "number"
+    if name in ("sparsity", "alpha"):
+        return "fixed"
     base = re.sub(r"_(mean|median|min|max|std)$", "", name)
     if base.endswith("_delta") or base in ("difference", "abs_change"):
         return "points"
@@ -217,6 +219,10 @@ def formatter(kind: str, *, decimals: int = 2) -> Callable[[Any], str]:
             return f"{x:.3g}" if abs(x) < 10 else f"{x:,.1f}"
         if kind == "p":
             return f"{x:.2g}" if x < 0.001 else f"{x:.3f}"
+        if kind == "text":
+            return str(x)
+        if kind == "fixed":
+            return f"{x:,.{decimals}f}"
         if kind == "points":
             return f"{100 * x:+.{decimals}f} pp"
         if isinstance(x, numbers.Integral):
@@ -285,6 +291,7 @@ def present(
     kinds: Mapping[str, str] | None = None,
     decimals: int = 2,
     headers: Mapping[str, str] | None = None,
+    index: bool = True,
 ):
     """A DataFrame as the report shows it: readable headers, formatted numbers, a caption.
 
@@ -303,6 +310,7 @@ def present(
         kinds: Column name -> kind, overriding the guess (see :data:`KINDS`).
         decimals: Decimal places of percentages and plain numbers.
         headers: Column name -> header, overriding :data:`HEADERS`.
+        index: Whether to show the index.
 
     Returns:
         A pandas Styler; a notebook displays it as HTML (with the caption), which
@@ -343,17 +351,15 @@ def present(
     shown.index = shown.index.set_names([label(n) for n in shown.index.names])
     styler = shown.style.format(fmts)
     for level, name in enumerate(df.index.names):
-        k = kinds.get(name) or ("number" if name in ("sparsity",) else kind_of(name))
-        if name == "sparsity":
-            styler = styler.format_index(lambda x: f"{x:.2f}" if isinstance(x, float) else str(x), level=level)
-        elif k != "number" and k != "text":
+        k = kinds.get(name) or kind_of(name)
+        if k != "number" and k != "text":
             styler = styler.format_index(formatter(k, decimals=decimals), level=level)
     width = len(df.columns) + df.index.nlevels
     classes = "cielib-table" + (" cielib-wide" if width >= 8 else "")
     styler = styler.set_table_attributes(f'class="{classes}"')
     if text:
         styler = styler.set_caption(text)
-    return styler
+    return styler if index else styler.hide(axis="index")
 
 
 def show_figure(fig, *, caption: str | None = None, kind: str | None = None,
