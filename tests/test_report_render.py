@@ -67,10 +67,10 @@ def test_report_renders_offline_in_chromium(tiny_run, tmp_path):
     assert match, dom.stderr[-2000:]
     check = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert check["errors"] == []
-    assert check["h1"][0].startswith("Rethinking compression")
-    assert any(h.startswith("Aims and method") for h in check["h1"])
-    assert any("stand-in for VGG-19 on CIFAR-10" in h for h in check["h1"])
-    assert any(h.startswith("Appendix") for h in check["h1"])
+    assert check["h1"][0].startswith("Rethinking compression")  # the title, unnumbered
+    assert "1 Aims and method" in check["h1"]  # numbered sections
+    assert any(re.match(r"\d+ .*VGG-19 on CIFAR-10", h) for h in check["h1"])
+    assert "A Appendix" in check["h1"]
     assert check["toc_links"] >= 10 and check["toc_broken"] == 0
     assert check["images"] >= 8 and check["images_broken"] == 0
     shot = tmp_path / "report.png"
@@ -97,6 +97,22 @@ def test_pdf_pages_render(tiny_run, tmp_path):
     import numpy as np
 
     assert all(np.asarray(Image.open(p).convert("L")).std() > 1 for p in pages), "a blank page"
+
+
+@pytest.mark.slow
+def test_pipeline_report_stays_inside_the_page(tiny_run):
+    """The report run_all.py builds: no word beyond the A4 right margin, an outline by section."""
+    pdftotext = need_tool("pdftotext")
+    pdftohtml = need_tool("pdftohtml")
+    root, _, res = tiny_run
+    pdf = root / "report" / "report.pdf"
+    assert pdf.is_file(), res.stdout + res.stderr
+    _, beyond = _words_beyond_margin(pdf, pdftotext)
+    assert beyond == [], f"{len(beyond)} words beyond the right margin: {beyond[:10]}"
+    xml = subprocess.run([pdftohtml, "-xml", "-i", "-q", "-stdout", str(pdf)],
+                         capture_output=True, text=True, check=True).stdout
+    items = re.findall(r"<item[^>]*>(.*?)</item>", xml)
+    assert "1 Aims and method" in items and "A Appendix" in items, items
 
 
 # ---- the PDF's layout: nothing beyond the A4 text area, an outline by section ----------
