@@ -38,6 +38,8 @@ from typing import Iterable
 
 import pandas as pd
 
+from cielib.stages import STAGES
+
 # Lines TensorFlow / absl / CUDA stubs print on start-up; they say nothing about results.
 NOISE = re.compile(
     r"^(?:[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl|"
@@ -66,20 +68,11 @@ TEXT_WIDTH_PT = (210 - 2 * 11) / 25.4 * 72 - 10  # A4 less PRINT_CSS's side marg
 
 # The paper's results, in its order, and which analysis notebook (stage) covers which
 # part: (stage, title, the paper's sections). "§X" is VGG-19, "§XI" ResNet-50.
-LAYOUT: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("results", "Training and test performance under pruning",
-     {"vgg19_cifar10": "§X.i, §X.ii.1 and §X.ii.3 (Tables 1-3, Figures 17-21, 23, 24)",
-      "resnet50_cifar100": "§XI.i, §XI.ii.1 and §XI.ii.3 (Tables 6-8, Figures 28, 29)"}),
-    ("profiling", "Hardware use while training",
-     {"vgg19_cifar10": "§X.ii.2, GPU utilization (Figure 22)",
-      "resnet50_cifar100": "§XI.ii.2, GPU utilization (Figure 30)"}),
-    ("cie", "Impacted classes and images",
-     {"vgg19_cifar10": "§X.ii.4 and §X.iii.2 (Table 4, Figure 25)",
-      "resnet50_cifar100": "§XI.ii.4 (Table 9, Figure 31)"}),
-    ("quantization", "Quantization",
-     {"vgg19_cifar10": "§X.iii.1 (Table 5, Figures 26, 27)",
-      "resnet50_cifar100": "none: the paper quantized VGG-19 only"}),
-)
+# The report's part of each per-task analysis stage, in the stage table's order (the
+# paper's: training and test performance, GPU use, impacted classes, quantization),
+# with the paper's sections it corresponds to per paper task.
+LAYOUT: tuple[tuple[str, str, dict[str, str]], ...] = tuple(
+    (s.name, s.title, s.paper) for s in STAGES if s.in_report and s.per == "task")
 PAPER_RESULTS = {"vgg19_cifar10": "§X, VGG-19 Results", "resnet50_cifar100": "§XI, ResNet-50 Results"}
 METHOD_TITLE, METHOD_PAPER = "Aims and method", "§I and §IX, Experiment setup"
 DISCUSSION_TITLE = "Discussion: the paper beside this run"

@@ -48,15 +48,16 @@ def sections(plan: Plan, runs_dir: Path) -> list[report.Section]:
                 and store.is_done(runs.run_path(runs_dir, s.stage, s.run_id))]
 
     shown = [s for s in stages.STAGES if s.in_report]
-    out = [report.Section("Aims and method", markdown=setup_markdown(plan))]
+    out = [report.Section(report.METHOD_TITLE, markdown=setup_markdown(plan), paper=report.METHOD_PAPER)]
     for t in plan.profile.tasks:
-        nbs = [nb for s in shown if s.per == "task" for nb in executed(s, t.name)]
-        if nbs:
-            title = t.label + (f" (stand-in for {t.stand_in_for})" if t.stand_in_for else "")
-            out.append(report.Section(title, notebooks=nbs))
+        found = {s.name: executed(s, t.name) for s in shown if s.per == "task"}
+        if any(found.values()):
+            out.append(report.task_section(t.label, found, stand_in_for=t.stand_in_for,
+                                           paper_task=t.paper_task or None))
     profile_nbs = [nb for s in shown if s.per == "profile" for nb in executed(s, None)]
     if profile_nbs:
-        out.append(report.Section("The paper beside this run, and discussion", notebooks=profile_nbs))
+        out.append(report.Section(report.DISCUSSION_TITLE, notebooks=profile_nbs,
+                                  paper=report.DISCUSSION_PAPER))
     return out
 
 

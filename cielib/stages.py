@@ -64,7 +64,9 @@ class Stage:
     reads: tuple[Read, ...] = ()
     when: Condition = _always
     what: str = ""  # what it adds (the README's "What runs" table)
-    in_report: bool = False  # its executed notebook is a report section
+    in_report: bool = False  # its executed notebook is part of the report
+    title: str = ""  # its part's title in the report
+    paper: dict[str, str] = field(default_factory=dict)  # the paper's sections, per paper task
     runtime: tuple[str, ...] = ()  # runtime options it receives (data_dir, runs_dir)
     resources: dict[str, Any] = field(default_factory=dict)  # e.g. {"GPU": 1} on a cluster
 
@@ -94,7 +96,8 @@ def _quantize_params(profile: Profile, task: Task | None, key: Key) -> dict[str,
 
 def _analysis_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
     assert task is not None
-    return {"task": task.name, "task_label": task.label, "stand_in_for": task.stand_in_for}
+    return {"task": task.name, "task_label": task.label, "stand_in_for": task.stand_in_for,
+            "paper_task": task.paper_task}
 
 
 def _cie_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
@@ -136,19 +139,30 @@ STAGES: tuple[Stage, ...] = (
                "one folder per technique; checked flatbuffers, LiteRT predictions, sizes, speed"),
     Stage("results", "results", per="task", params=_results_params,
           reads=(Read("train", "inputs"),), runtime=("runs_dir",), in_report=True,
+          title="Training and test performance under pruning",
+          paper={"vgg19_cifar10": "§X.i, §X.ii.1 and §X.ii.3 (Tables 1-3, Figures 17-21, 23, 24)",
+                 "resnet50_cifar100": "§XI.i, §XI.ii.1 and §XI.ii.3 (Tables 6-8, Figures 28, 29)"},
           what="training curves per sparsity, validation and test metrics, confusion matrices, "
                "classification reports, sizes"),
     Stage("profiling", "profiling", per="task", params=_analysis_params,
           reads=(Read("train", "inputs"),), runtime=("runs_dir",), in_report=True,
+          title="Hardware use while training",
+          paper={"vgg19_cifar10": "§X.ii.2, GPU utilization (Figure 22)",
+                 "resnet50_cifar100": "§XI.ii.2, GPU utilization (Figure 30)"},
           what="training time, throughput and utilization per sparsity"),
-    Stage("quantization", "quantization", per="task", params=_analysis_params,
-          reads=(Read("quantize", "inputs"),), when=_quantized, runtime=("runs_dir",),
-          in_report=True,
-          what="metrics, sizes and speeds per technique beside TensorFlow's documented benefits"),
     Stage("cie", "cie", per="task", params=_cie_params,
           reads=(Read("train", "inputs"), Read("quantize", "inputs")),
           runtime=("runs_dir", "data_dir"), in_report=True,
-          what="both CIE schemas, CIE gallery, agreement of the schemas"),
+          title="Impacted classes and images",
+          paper={"vgg19_cifar10": "§X.ii.4 and §X.iii.2 (Table 4, Figure 25)",
+                 "resnet50_cifar100": "§XI.ii.4 (Table 9, Figure 31)"},
+          what="both CIE schemas with their null and power, CIE gallery, agreement of the schemas"),
+    Stage("quantization", "quantization", per="task", params=_analysis_params,
+          reads=(Read("quantize", "inputs"),), when=_quantized, runtime=("runs_dir",),
+          in_report=True, title="Quantization",
+          paper={"vgg19_cifar10": "§X.iii.1 (Table 5, Figures 26, 27)",
+                 "resnet50_cifar100": "none: the paper quantized VGG-19 only (an extension here)"},
+          what="metrics, sizes and speeds per technique beside TensorFlow's documented benefits"),
     Stage("discussion", "discussion", per="profile", params=_discussion_params,
           reads=(Read("train", "inputs"), Read("quantize", "inputs"), Read("profiling", "inputs"),
                  Read("cie", "inputs")),

@@ -39,6 +39,7 @@
 task = "demo"
 task_label = ""
 stand_in_for = ""
+paper_task = ""
 inputs = []  # run ids of the task's training and quantize runs (every setting and seed)
 alpha = 0.05  # significance level of the t-tests
 correction = "none"  # "none" or "fdr_bh" (Benjamini-Hochberg over classes)
@@ -55,7 +56,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import cie, data, figures, findings, results, runs
+from cielib import cie, data, figures, findings, results, runs, tables
 
 out = Path(run_dir)
 table = results.with_settings(runs.table(runs_dir, inputs))  # every training and quantize run
@@ -89,7 +90,7 @@ first = single[single["seed"] == seeds[0]].set_index("setting")[
 spread = single.groupby("setting")[["impacted_classes", "impacted_images"]].agg(["mean", "std"])
 spread.columns = [f"{a}_{b}" for a, b in spread.columns]
 paper_table = first.add_suffix(f" (seed {seeds[0]})").join(spread)
-paper_table.round(2)
+tables.present(paper_table, caption="Impacted classes and images per setting by the paper's single-model schema (first seed, then mean and std over seeds) and the boundary before and after compression", kind="cie", paper_task=paper_task)
 
 # %%
 sparsity_rows = single[single["setting"].str.fullmatch(r"sparsity [\d.]+")].assign(
@@ -112,8 +113,9 @@ if len(sparsity_rows):
 single_null = cie.single_model_null(y_true, base, boundary=boundary) if len(seeds) > 1 else None
 if single_null is not None:
     single_null.to_csv(out / "single_model_null.csv", index=False)
-    display(single_null[["seed_before", "seed_after", "impacted_classes", "impacted_images"]]
-            .describe().loc[["count", "mean", "min", "max"]].round(2))
+    display(tables.present(single_null[["impacted_classes", "impacted_images"]]
+                           .describe().loc[["count", "mean", "min", "max"]],
+                           caption="The single-model schema on pairs of dense models (the null)", kind="cie"))
 else:
     display(Markdown("*One dense seed: no null pair to compare.*"))
 
@@ -136,7 +138,7 @@ for name, by_seed in settings.items():
 population = cie.population_summary(pops) if pops else None
 if population is not None:
     population.to_csv(out / "population_cie.csv")
-    display(population.drop(columns=["power_note"]).round(4))
+    display(tables.present(population.drop(columns=["power_note"]), caption="Hooker et al.'s population schema per setting, with the flags expected by chance", kind="population_cie", paper_task=paper_task))
     display(Markdown(population["power_note"].iloc[0]))
 else:
     display(Markdown("*Fewer than two seeds: the population schema cannot run.*"))
@@ -150,8 +152,10 @@ population_null = None
 if pops and len(seeds) >= 4:
     population_null = cie.population_null(y_true, base, alpha=alpha, correction=corr, normalize=normalize)
     population_null.to_csv(out / "population_null.csv", index=False)
-    display(population_null[["n_models_a", "n_models_b", "significant_classes", "cie_images",
-                             "expected_false_flags"]].describe().loc[["count", "mean", "max"]].round(2))
+    display(tables.present(population_null[["n_models_a", "n_models_b", "significant_classes", "cie_images",
+                                            "expected_false_flags"]].describe().loc[["count", "mean", "max"]],
+                           caption="The population schema on disjoint halves of the dense models (the null)",
+                           kind="population_cie"))
 else:
     display(Markdown(f"*{len(seeds)} dense seed(s): too few to split into two populations of at least "
                      "two; the population schema's null needs the `population` profile.*"))
@@ -171,8 +175,10 @@ if pops:
                                       title=f"{title}: {strongest} vs dense")
     fig.savefig(out / "class_recall_change.png", dpi=110)
     plt.show()
-    display(pop.table.assign(name=[class_names[i] for i in pop.table.index])
-            .sort_values("p").head(10).round(4))
+    display(tables.present(pop.table.assign(name=[class_names[i] for i in pop.table.index])
+                           .sort_values("p").head(10),
+                           caption=f"The ten classes with the smallest p-values under {strongest}",
+                           kind="class_recall_change"))
 
 # %% [markdown]
 # ### A gallery of CIE images
@@ -208,7 +214,7 @@ if pops:
     agree = cie.agreement_table(y_true, pairs, alpha=alpha, correction=corr, normalize=normalize,
                                 boundary=boundary)
     agree.to_csv(out / "agreement.csv")
-    display(agree.drop(columns=["power_note"]).round(3))
+    display(tables.present(agree.drop(columns=["power_note"]), caption="Agreement of the single-model schema with the population schema", kind="agreement"))
 
 # %% [markdown]
 # ### Both schemas against their null
@@ -225,7 +231,7 @@ if single_null is not None:
     vs_null = cie.schemas_vs_null(single, single_null, population=population if with_population else None,
                                   population_null=population_null, agreement=agree)
     vs_null.to_csv(out / "schemas_vs_null.csv")
-    display(vs_null.round(3))
+    display(tables.present(vs_null, caption="Both schemas beside their null", kind="agreement"))
     display(Markdown(findings.null_finding(vs_null, label=title)))
 if agree is not None and len(agree):
     display(Markdown(findings.agreement_finding(agree, label=title)))

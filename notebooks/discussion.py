@@ -40,7 +40,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import findings, paper, results, runs
+from cielib import findings, paper, results, runs, tables
 
 index = results.with_settings(runs.table(runs_dir, inputs))  # every run this discussion reads
 
@@ -67,7 +67,7 @@ for t in tasks:
     display(Markdown(f"### {t['label']}" + (f" (stand-in for {t['stand_in_for']})" if stand_in else "")))
     for number, table in sorted(ours.items()):
         display(Markdown(f"**Table {number}**: {paper.TABLES[number]}"))
-        display(paper.compare(number, table, stand_in=stand_in).round(4))
+        display(tables.present(paper.compare(number, table, stand_in=stand_in), caption=f"The paper's Table {number} beside this run", paper_task=t["paper_task"]))
 
 # %% [markdown]
 # ## Discussion

@@ -35,6 +35,7 @@
 task = "demo"
 task_label = ""
 stand_in_for = ""
+paper_task = ""
 inputs = []  # run ids of the task's training runs
 runs_dir = "runs"
 run_dir = "."
@@ -46,7 +47,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import figures, hardware, results, runs
+from cielib import figures, hardware, results, runs, tables
 
 out = Path(run_dir)
 table = runs.table(runs_dir, inputs)  # one row per training run: key, path, metrics
@@ -70,7 +71,7 @@ dense = per_sparsity.iloc[0]
 per_sparsity["time_vs_dense"] = per_sparsity["train_seconds"] / dense["train_seconds"]
 per_sparsity["throughput_vs_dense"] = per_sparsity["images_per_s"] / dense["images_per_s"]
 per_sparsity.to_csv(out / "efficiency.csv")
-per_sparsity.round(3)
+tables.present(per_sparsity, caption="Training time, throughput and hardware use per sparsity, mean over seeds", kind="efficiency", paper_task=paper_task)
 
 # %%
 fig = figures.metric_by_sparsity(table.assign(task=title), metric="images_per_s",

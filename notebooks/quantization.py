@@ -23,6 +23,7 @@
 task = "demo"
 task_label = ""
 stand_in_for = ""
+paper_task = ""
 inputs = []  # run ids of the task's quantize runs
 runs_dir = "runs"
 run_dir = "."
@@ -33,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import evaluate, quantize, results, runs
+from cielib import evaluate, quantize, results, runs, tables
 
 out = Path(run_dir)
 table = results.with_settings(runs.table(runs_dir, inputs))  # one row per quantized model (run x technique)
@@ -55,7 +56,7 @@ display(Markdown(intro + results.stand_in_note(stand_in_for)))
 # %%
 cols = ["top1", "top5", "micro_f1", "macro_f1", "agreement_with_keras"]
 metric_table = table.groupby(["sparsity", "technique"], observed=True)[cols].mean()
-metric_table.round(4)
+tables.present(metric_table, caption="Test metrics per quantization technique, mean over seeds", kind="test")
 
 # %% [markdown]
 # ### Size: measured against documented
@@ -74,7 +75,7 @@ size_table = sized.groupby(["sparsity", "technique"], observed=True)[
 documented = pd.DataFrame.from_dict(quantize.DOCUMENTED, orient="index")
 documented.index.name = "technique"
 size_table = size_table.join(documented[["benefits", "size_factor"]], on="technique")
-size_table.round(2)
+tables.present(size_table, caption="File sizes per technique beside TensorFlow's documented size factors", kind="size", paper_task=paper_task)
 
 # %%
 smallest = sized.loc[sized["tflite_gzip_bytes"].idxmin()]
@@ -105,7 +106,7 @@ if len(speed):
     speed_table = speed.set_index(["sparsity", "technique"])[
         ["latency_b1_ms", "throughput_ips", "speedup_b1", "speedup_throughput"]].sort_index()
     speed_table = speed_table.join(documented[["speedup_low", "speedup_high"]], on="technique")
-    display(speed_table.round(3))
+    display(tables.present(speed_table, caption="Latency and throughput per technique on this CPU", kind="speed", paper_task=paper_task))
 
 # %% [markdown]
 # ### Which classes move under the strongest quantization?
@@ -125,7 +126,7 @@ if strongest and "float32" in present:
                                                    class_names=class_names))
     change = evaluate.per_class_change(*reps)
     display(Markdown(f"`{strongest}` against `float32`, seed {first}:"))
-    display(change.head(20).round(3))
+    display(tables.present(change.head(20), caption="Per-class change of the strongest technique against float32, most harmed first", kind="quantized_report", paper_task=paper_task))
 
 # %% tags=["assert"]
 assert set(table["run_id"]) == set(inputs), "a quantize run is missing from the store"

@@ -25,6 +25,7 @@
 task = "demo"
 task_label = ""
 stand_in_for = ""  # the paper's task this one stands in for (quick profile)
+paper_task = ""  # the paper's task it reproduces or stands in for (vgg19_cifar10, ...)
 profile = "quick"
 inputs = []  # run ids of the task's training runs
 runs_dir = "runs"
@@ -37,7 +38,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import evaluate, figures, results, runs
+from cielib import evaluate, figures, results, runs, tables
 
 out = Path(run_dir)
 table = runs.table(runs_dir, inputs)  # one row per training run: key, path, metrics
@@ -73,20 +74,21 @@ plt.show()
 final_val = (table.groupby("sparsity")["final_val_accuracy"].agg(["mean", "std", "count"])
              .rename(columns={"mean": "val_accuracy_mean", "std": "val_accuracy_std",
                               "count": "seeds"}))
-final_val.round(4)
+tables.present(final_val, caption="Final validation accuracy per sparsity: mean and standard deviation over seeds", kind="val", paper_task=paper_task)
 
 # %% [markdown]
 # ### Test metrics per sparsity
 #
 # Top-1, top-5 and micro-averaged precision, recall and F1 (the paper's Tables 3 and 8),
-# plus macro F1, mean over seeds. On a class-balanced test set micro precision, recall
-# and F1 all equal top-1, as the paper notes; macro F1 is where classes differ.
+# plus macro F1, mean over seeds. Micro-averaged precision, recall and F1 equal top-1
+# in every single-label multiclass problem, balanced or not (each wrong prediction is
+# one false positive and one false negative); macro F1 is where classes differ.
 
 # %%
 metric_cols = ["top1", "top5", "micro_precision", "micro_recall", "micro_f1", "macro_f1"]
 test_table = table.groupby("sparsity")[metric_cols].mean()
 test_table["top1_std"] = table.groupby("sparsity")["top1"].std()
-test_table.round(4)
+tables.present(test_table, caption="Test metrics per sparsity, mean over seeds", kind="test", paper_task=paper_task)
 
 # %%
 fig = figures.metric_by_sparsity(table.assign(task=title), metric="top1",
@@ -105,7 +107,7 @@ plt.show()
 # %%
 size_table = table.groupby("sparsity")[["measured_sparsity", "model_bytes", "gzip_bytes"]].mean()
 size_table["gzip_ratio_vs_dense"] = size_table["gzip_bytes"].iloc[0] / size_table["gzip_bytes"]
-size_table.round(4)
+tables.present(size_table, caption="Measured sparsity and saved model size per sparsity", kind="size")
 
 # %% [markdown]
 # ### The test set's class balance
@@ -119,7 +121,7 @@ size_table.round(4)
 seed0 = int(table["seed"].min())
 pred_any = runs.load_predictions(runs.lookup(table, sparsity=0.0, seed=seed0).path)
 balance = evaluate.class_balance(pred_any["y_true"], class_names=class_names)
-balance.T if not many else balance.describe().T
+tables.present(balance.T if not many else balance.describe().T, caption="Test images per class", kind="class_balance", paper_task=paper_task)
 
 # %% [markdown]
 # ### The dense model and the most pruned model, class by class
@@ -155,7 +157,7 @@ plt.show()
 # %%
 if len(reports) == 2:
     change = evaluate.per_class_change(*reports.values())
-    display(change.head(20).round(3) if many else change.round(3))
+    display(tables.present(change.head(20) if many else change, caption="Per-class change from the dense to the most pruned model, most harmed first", kind="per_class_change"))
 
 # %% tags=["assert"]
 assert len(table) == len(inputs), "a training run is missing from the store"

@@ -88,6 +88,8 @@ def test_readme_what_runs_table_matches_the_stage_table():
     per_words = {"point": "task × sparsity × seed", "model": "trained model",
                  "task": "task", "profile": "profile"}
     assert [per.strip() for _, _, per in rows] == [per_words[s.per] for s in stages.STAGES]
+    whats = re.findall(r"^\| `\w+` \| `notebooks/\w+\.py` \| [^|]+ \| ([^|]+) \|", section, flags=re.M)
+    assert [w.strip() for w in whats] == [s.what for s in stages.STAGES]
 
 
 def test_every_stage_reads_earlier_stages_only():
