@@ -90,3 +90,44 @@ def predictions_by_setting(table: pd.DataFrame) -> tuple[np.ndarray, dict[str, d
 def stack_seeds(by_seed: dict[int, np.ndarray], seeds: Iterable[int]) -> np.ndarray:
     """Predictions of the given seeds as a (n_seeds, n_images) array, in that order."""
     return np.stack([by_seed[s] for s in seeds])
+
+
+def latest_inputs(runs_dir: str | Path, *, stages: Iterable[str], task: str | None = None
+                  ) -> tuple[list[str], str | None]:
+    """What an analysis notebook opened by hand reads: the newest finished run of every
+    (task, sparsity, seed) of the given stages, for one task.
+
+    ``task`` None takes the first task found in the store. Raises FileNotFoundError,
+    saying what to run, when the store holds no such run.
+    """
+    df = runs.table(runs_dir)
+    df = df[df["stage"].isin(list(stages))]
+    if task is not None:
+        df = df[df["task"] == task]
+    if df.empty:
+        raise FileNotFoundError(f"no finished {'/'.join(stages)} run{f' of task {task!r}' if task else ''} "
+                                f"in {runs_dir}: run `python run_all.py` first")
+    if task is None and df["task"].notna().any():
+        task = sorted(df["task"].dropna().unique())[0]
+        df = df[df["task"] == task]
+    df = df.assign(done_at=[(runs.run_path(runs_dir, s, r) / runs.DONE).stat().st_mtime
+                            for s, r in zip(df["stage"], df["run_id"])])
+    keys = [k for k in ("stage", "task", "sparsity", "seed") if k in df]
+    newest = (df.sort_values("done_at").drop_duplicates(["run_id"])
+              .groupby(keys, dropna=False).tail(1))
+    return list(dict.fromkeys(newest.sort_values(keys)["run_id"])), task
+
+
+def latest_tasks(runs_dir: str | Path) -> list[dict]:
+    """The tasks of the store as the discussion notebook takes them (from the newest
+    ``results`` run of each task): name, label, paper task, stand-in."""
+    df = runs.table(runs_dir)
+    df = df[df["stage"] == "results"]
+    if df.empty:
+        raise FileNotFoundError(f"no finished results run in {runs_dir}: run `python run_all.py` first")
+    out = []
+    for task, rows in df.groupby("task", sort=True):
+        r = rows.iloc[-1]
+        out.append({"name": task, "label": r.get("task_label") or task,
+                    "paper_task": r.get("paper_task") or "", "stand_in_for": r.get("stand_in_for") or ""})
+    return out

@@ -36,16 +36,16 @@
 # the cheap schema agree with the expensive one?
 
 # %% tags=["parameters"]
-task = "demo"
+task = None  # None (opened by hand): the first task found in the store
 task_label = ""
 stand_in_for = ""
 paper_task = ""
-inputs = []  # run ids of the task's training and quantize runs (every setting and seed)
+inputs = None  # run ids of the task's training and quantize runs (every setting and seed); None: the newest in the store
 alpha = 0.05  # significance level of the t-tests
 correction = "none"  # "none" or "fdr_bh" (Benjamini-Hochberg over classes)
 normalize = "population"  # "population" (Hooker et al.'s code) or "model"
 boundary = "uncompressed"  # the paper's step 2: the dense model's std; or "own"
-runs_dir = "runs"
+runs_dir = None  # None: the project's runs/ ($CIELIB_ROOT honoured)
 data_dir = None
 run_dir = "."
 
@@ -56,8 +56,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import cie, data, figures, findings, results, runs, tables
+from cielib import cie, data, figures, findings, paths, results, runs, tables
 
+runs_dir = runs_dir or str(paths.runs_dir())
+if inputs is None:  # opened by hand: the newest finished runs of one task in the store
+    inputs, task = results.latest_inputs(runs_dir, stages=["train", "quantize"], task=task)
 out = Path(run_dir)
 table = results.with_settings(runs.table(runs_dir, inputs))  # every training and quantize run
 y_true, preds = results.predictions_by_setting(table)

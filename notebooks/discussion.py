@@ -29,9 +29,9 @@
 
 # %% tags=["parameters"]
 profile = "quick"
-tasks = []  # [{"name", "label", "paper_task", "stand_in_for"}] of the profile
-inputs = []  # run ids: every train, quantize, profiling and cie run of the profile
-runs_dir = "runs"
+tasks = None  # [{"name", "label", "paper_task", "stand_in_for"}] of the profile; None: the store's
+inputs = None  # run ids: every train, quantize, profiling and cie run; None: the newest in the store
+runs_dir = None  # None: the project's runs/ ($CIELIB_ROOT honoured)
 run_dir = "."
 
 # %%
@@ -40,8 +40,14 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import findings, paper, results, runs, tables
+from cielib import findings, paper, paths, results, runs, tables
 
+runs_dir = runs_dir or str(paths.runs_dir())
+if tasks is None:  # opened by hand: the tasks and newest runs found in the store
+    tasks = results.latest_tasks(runs_dir)
+if inputs is None:
+    inputs = [rid for t in tasks for rid in results.latest_inputs(
+        runs_dir, stages=["train", "quantize", "profiling", "cie"], task=t["name"])[0]]
 index = results.with_settings(runs.table(runs_dir, inputs))  # every run this discussion reads
 
 

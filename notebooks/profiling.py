@@ -32,12 +32,12 @@
 # quantization (see its section) is where this stack actually gets faster.
 
 # %% tags=["parameters"]
-task = "demo"
+task = None  # None (opened by hand): the first task found in the store
 task_label = ""
 stand_in_for = ""
 paper_task = ""
-inputs = []  # run ids of the task's training runs
-runs_dir = "runs"
+inputs = None  # run ids of the task's training runs; None: the newest in the store
+runs_dir = None  # None: the project's runs/ ($CIELIB_ROOT honoured)
 run_dir = "."
 
 # %%
@@ -47,8 +47,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import figures, hardware, results, runs, tables
+from cielib import figures, hardware, paths, results, runs, tables
 
+runs_dir = runs_dir or str(paths.runs_dir())
+if inputs is None:  # opened by hand: the newest finished runs of one task in the store
+    inputs, task = results.latest_inputs(runs_dir, stages=["train"], task=task)
 out = Path(run_dir)
 table = runs.table(runs_dir, inputs)  # one row per training run: key, path, metrics
 title = task_label or task

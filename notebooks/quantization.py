@@ -20,12 +20,12 @@
 # full-integer int8, which the paper could not get to work).
 
 # %% tags=["parameters"]
-task = "demo"
+task = None  # None (opened by hand): the first task found in the store
 task_label = ""
 stand_in_for = ""
 paper_task = ""
-inputs = []  # run ids of the task's quantize runs
-runs_dir = "runs"
+inputs = None  # run ids of the task's quantize runs; None: the newest in the store
+runs_dir = None  # None: the project's runs/ ($CIELIB_ROOT honoured)
 run_dir = "."
 
 # %%
@@ -34,8 +34,11 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import evaluate, quantize, results, runs, tables
+from cielib import evaluate, paths, quantize, results, runs, tables
 
+runs_dir = runs_dir or str(paths.runs_dir())
+if inputs is None:  # opened by hand: the newest finished runs of one task in the store
+    inputs, task = results.latest_inputs(runs_dir, stages=["quantize"], task=task)
 out = Path(run_dir)
 table = results.with_settings(runs.table(runs_dir, inputs))  # one row per quantized model (run x technique)
 class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]

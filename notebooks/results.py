@@ -22,13 +22,13 @@
 # computes nothing new: every number comes from the runs' own files.
 
 # %% tags=["parameters"]
-task = "demo"
+task = None  # None (opened by hand): the first task found in the store
 task_label = ""
 stand_in_for = ""  # the paper's task this one stands in for (quick profile)
 paper_task = ""  # the paper's task it reproduces or stands in for (vgg19_cifar10, ...)
 profile = "quick"
-inputs = []  # run ids of the task's training runs
-runs_dir = "runs"
+inputs = None  # run ids of the task's training runs; None: the newest in the store
+runs_dir = None  # None: the project's runs/ ($CIELIB_ROOT honoured)
 run_dir = "."  # this analysis run's own output directory
 
 # %%
@@ -38,8 +38,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import evaluate, figures, results, runs, tables
+from cielib import evaluate, figures, paths, results, runs, tables
 
+runs_dir = runs_dir or str(paths.runs_dir())
+if inputs is None:  # opened by hand: the newest finished runs of one task in the store
+    inputs, task = results.latest_inputs(runs_dir, stages=["train"], task=task)
 out = Path(run_dir)
 table = runs.table(runs_dir, inputs)  # one row per training run: key, path, metrics
 hist = results.histories(table)
