@@ -43,6 +43,8 @@ import pandas as pd
 from scipy import stats
 from scipy.special import gammaln, xlogy
 
+from cielib import checks
+
 __all__ = [
     "SingleModelCIE",
     "PopulationCIE",
@@ -85,56 +87,11 @@ _TIE = 1e-12  # normalized recalls closer than this are equal (floating-point no
 
 
 def _as_labels(values, name: str, ndim: int) -> np.ndarray:
-    """``values`` as an int64 array of the given rank; clear errors otherwise.
-
-    Booleans and floats are rejected rather than cast: a float prediction array
-    usually means probabilities/logits were passed where argmax labels belong, and
-    silently truncating them would give plausible-looking nonsense.
-    """
-    arr = np.asarray(values)
-    if arr.size == 0 and arr.dtype.kind == "f":
-        arr = arr.astype(np.int64)  # an empty list: report emptiness, not its dtype
-    if arr.dtype.kind == "b":
-        raise ValueError(
-            f"{name} must hold integer class ids; got dtype bool (booleans are not "
-            "class ids; pass e.g. argmax labels as an integer array)"
-        )
-    if arr.dtype.kind not in "iu":
-        hint = " (probabilities or logits? take argmax first)" if arr.dtype.kind == "f" else ""
-        raise ValueError(
-            f"{name} must hold integer class ids (any integer dtype); got dtype "
-            f"{arr.dtype}{hint}"
-        )
-    if arr.ndim != ndim:
-        want = "1-D (one label per image)" if ndim == 1 else "2-D (n_models, n_images)"
-        raise ValueError(f"{name} must be {want}; got shape {arr.shape}")
-    if arr.size:
-        lo = arr.min()
-        if lo < 0:
-            raise ValueError(f"{name} contains negative label {int(lo)}; class ids must be >= 0")
-    return arr.astype(np.int64, copy=False)
+    return checks.as_labels(values, name, ndim=ndim)
 
 
-def _check_n_classes(n_classes) -> int | None:
-    if n_classes is None:
-        return None
-    if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral) or n_classes < 1:
-        raise ValueError(f"n_classes must be a positive integer or None; got {n_classes!r}")
-    return int(n_classes)
-
-
-def _resolve_n_classes(arrays: Mapping[str, np.ndarray], n_classes: int | None) -> int:
-    """The number of classes: given, or max label + 1 over all arrays."""
-    maxima = {name: int(a.max()) for name, a in arrays.items() if a.size}
-    if n_classes is None:
-        return max(maxima.values()) + 1
-    for name, hi in maxima.items():
-        if hi >= n_classes:
-            raise ValueError(
-                f"{name} contains label {hi}, but n_classes={n_classes}; class ids "
-                f"must lie in [0, {n_classes})"
-            )
-    return n_classes
+_check_n_classes = checks.check_n_classes
+_resolve_n_classes = checks.resolve_n_classes
 
 
 def _check_alpha(alpha) -> float:

@@ -8,6 +8,7 @@ Importing this module does not import TensorFlow.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -20,17 +21,11 @@ from cielib.config import ConfigError
 
 
 @dataclass(frozen=True)
-class Options:
-    """Everything run_all.py's command line says (see its ``--help``)."""
+class Options(planning.Overrides):
+    """Everything run_all.py's command line says (see its ``--help``): the profile's
+    overrides, and how to run the plan."""
 
     profile: str = "quick"
-    tasks: Sequence[str] | None = None
-    sparsities: Sequence[float] | None = None
-    techniques: Sequence[str] | None = None
-    seeds: Sequence[int] | None = None
-    epochs: int | None = None
-    data_dir: str | None = None
-    download: bool = False
     jobs: int | None = None
     executor: str = "local"
     scheduler: str | None = None
@@ -59,9 +54,8 @@ def main(opts: Options) -> int:
         if opts.jobs is not None and opts.jobs < 1:
             raise ConfigError(f"--jobs must be >= 1, got {opts.jobs}")
         profile = config.load_profile(opts.profile)
-        overrides = planning.Overrides(
-            tasks=opts.tasks, sparsities=opts.sparsities, techniques=opts.techniques,
-            seeds=opts.seeds, epochs=opts.epochs, data_dir=opts.data_dir, download=opts.download)
+        overrides = planning.Overrides(**{f.name: getattr(opts, f.name)
+                                          for f in dataclasses.fields(planning.Overrides)})
         plan = planning.build_plan(profile, overrides, runs_dir=runs_dir)
         selected = planning.select(plan, opts.only, runs_dir, force=opts.force)
         if not opts.dry_run:
