@@ -206,12 +206,9 @@ def _dense_head(
 
 # ------------------------------------------------------------------ quick profile
 
-
-def _reject_weights(name: str, weights: Any) -> None:
-    if weights is not None:
-        raise ValueError(
-            f"{name!r} is trained from scratch: weights must be None, got {weights!r}"
-        )
+# Every builder takes the keyword arguments of build_model (the ModelSpec.builder
+# interface), so their signatures repeat on purpose. build_model has checked the shared
+# ones (name, n_classes, seed, and weights: None for models trained from scratch).
 
 
 def _build_vgg_small(
@@ -230,7 +227,6 @@ def _build_vgg_small(
     Block ``i`` has ``width * 2**i`` filters (16, 32 by default). Flatten (as VGG)
     keeps most weights in the dense layers, which is what makes VGG prune well.
     """
-    _reject_weights("vgg_small", weights)
     width = check_positive_int("width", width)
     blocks = check_positive_int("blocks", blocks)
     if min(input_shape[:2]) < 2**blocks:
@@ -284,7 +280,6 @@ def _build_resnet_small(
     halves the resolution in the stem (as ResNet's strided stem does), for about a
     quarter of the compute.
     """
-    _reject_weights("resnet_small", weights)
     width = check_positive_int("width", width)
     blocks_per_stage = check_positive_int("blocks_per_stage", blocks_per_stage)
     stem_stride = check_positive_int("stem_stride", stem_stride)
