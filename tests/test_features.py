@@ -308,6 +308,55 @@ def test_fingerprint_tracks_the_weights():
     assert features.fingerprint(a) != features.fingerprint(b)
 
 
+# ------------------------------------------------------------ scripts/gpu_check
+
+
+def _has_nvidia_smi() -> bool:
+    import shutil
+
+    return shutil.which("nvidia-smi") is not None
+
+
+@pytest.mark.skipif(_has_nvidia_smi(), reason="this machine may have a GPU")
+def test_gpu_check_stops_clearly_without_a_gpu():
+    env = {**os.environ, "PYTHON": sys.executable}
+    for cmd in (["bash", str(ROOT / "scripts" / "gpu_check.sh")],
+                [sys.executable, str(ROOT / "scripts" / "gpu_check.py")]):
+        result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 2, (cmd, result.stderr)
+        assert "nothing measured" in result.stderr and not result.stdout.strip()
+        assert "GPU" in result.stderr or "NVML" in result.stderr
+
+
+@pytest.mark.slow
+def test_gpu_check_run_plumbing_with_a_planted_nvml(monkeypatch):
+    """One short run of each kind on the CPU, NVML replaced by test_profile's fake:
+    checks the script's bookkeeping, not any GPU (the numbers are the fake's)."""
+    import argparse
+    import functools
+    import importlib.util
+
+    from tests.test_profile import FakeNVML
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    monkeypatch.setattr(gpu_check.hardware, "Sampler",
+                        functools.partial(gpu_check.hardware.Sampler, nvml=FakeNVML()))
+    assert gpu_check.nvml_devices() == [0]
+    args = argparse.Namespace(steps=4, warmup=2, batch_size=2, sparsity=0.5, interval=0.05)
+    n = (args.warmup + args.steps) * args.batch_size
+    x = np.random.default_rng(0).random((n, 32, 32, 3), dtype=np.float32)
+    y = np.arange(n) % 10
+    for layers in (None, "trainable"):
+        out = gpu_check.one_run(x, y, layers=layers, args=args)
+        assert out["steps"] == 4 and out["images_per_s"] > 0
+        assert out["utilization_mean_pct"] is not None and out["energy_source"] == "counter"
+        if layers:
+            assert abs(out["measured_sparsity"] - 0.5) <= 0.01
+
+
 # ------------------------------------------------------------------ the worker
 
 
