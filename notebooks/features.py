@@ -1,0 +1,194 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # A frozen base's activations, computed once
+#
+# The paper keeps its pretrained convolutional layers fixed: "I will obtain all of the
+# pre-trained convolutional layers with the parameters fixed (i.e. there will be no
+# changes to the weights and activation's)" ("Rethinking Compression within Deep
+# Neural Networks", 2020, Section IX). Only the new dense layers on top train. A fixed
+# base maps every image to the same activations at every step, epoch, seed and
+# sparsity, so this notebook computes them **once** per dataset, model, weights and
+# preprocessing, and every training run of the task trains the head on them instead
+# of pushing each image through the base again. The training run then puts base and
+# trained head back together: the whole network is what is saved, evaluated and
+# quantized.
+#
+# What is stored, and why not per seed: the features of **every** training image (in
+# the dataset's order) and every test image. Each training run draws its own
+# validation split from them with its own seed (`cielib.features.split_features`, the
+# same stratified split the images would get), so one features run serves all seeds
+# and sparsities. The one exception is a base without pretrained weights
+# (`weights = "none"`): its random initial weights follow the seed, so its features do
+# too, and `seed` must then be the training runs' seed. A training run checks the
+# fingerprint of its own base against the one stored here and refuses features that
+# came from other weights.
+#
+# Run by hand with the defaults, this computes ResNet-50's (randomly initialised) base
+# activations for scikit-learn's digits in well under a minute.
+
+# %% tags=["parameters"]
+dataset = "digits"  # a name from cielib.data.available_datasets()
+model = "resnet50"  # a model with a frozen base: resnet50 or vgg19
+weights = "none"  # "none", "imagenet" (Keras cache) or a path to an .h5 file
+model_options = {}  # as the training runs pass them (the head's options do not matter)
+batch_size = 32  # the training runs' batch size
+seed = 0  # matters only without pretrained weights: a random base follows the seed
+run_dir = "runs/scratch/features-demo"  # where this run's outputs go
+data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)
+threads = 0  # TensorFlow intra-op threads (0: all cores); as the training runs
+
+# %%
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import cielib
+from cielib import data, features, models, runs
+from cielib.keras import configure_threads, seed_everything
+
+out = Path(run_dir)
+out.mkdir(parents=True, exist_ok=True)
+configure_threads(threads)
+seed_everything(seed)
+
+# %% [markdown]
+# ## The model, split into base and head
+#
+# The model is built exactly as a training run builds it (same seed, same call), then
+# cut right before its first trainable layer: the base is everything before (for the
+# paper's models, the frozen `keras.applications` network and its flattening or
+# pooling), the head the new dense layers.
+
+# %%
+ds = data.load_dataset(dataset, data_dir=data_dir)
+spec = models.get_spec(model)
+input_shape = tuple(spec.default_input_shape or ds.image_shape)
+net = models.build_model(
+    model,
+    input_shape=input_shape,
+    n_classes=ds.n_classes,
+    weights=None if weights == "none" else weights,
+    **model_options,
+)
+base, head = features.split_frozen_base(net)
+base_params = models.count_params(base)
+print(f"{model}: base {base_params['total']:,} weights (all frozen) -> features "
+      f"{base.output_shape[1:]}; head {models.count_params(head)['trainable']:,} trainable")
+
+
+def prep(x):
+    return data.preprocess(x, input_shape=input_shape, scaling=spec.preprocessing)
+
+
+# %% [markdown]
+# ## The activations
+#
+# Computed at the training batch size. Whether they are bit-for-bit what the whole
+# model computes while it trains depends on the CPU kernels: an image meets the base at
+# a different position of a different shuffled batch every epoch, and some kernels
+# round its activations differently there. The check below computes a few batches in
+# two orders and reports whether anything changed (with oneDNN,
+# `TF_ENABLE_ONEDNN_OPTS=1`, nothing did on the machine this was developed on).
+
+# %%
+t0 = time.perf_counter()
+x_train = prep(ds.x_train)
+x_test = prep(ds.x_test)
+prep_seconds = time.perf_counter() - t0
+invariance = features.batch_invariance(
+    base, x_train[: min(len(x_train), 3 * batch_size + 2)], batch_size=batch_size, seed=seed
+)
+t0 = time.perf_counter()
+f_train = features.compute_features(base, x_train, batch_size=batch_size)
+train_seconds = time.perf_counter() - t0
+t0 = time.perf_counter()
+f_test = features.compute_features(base, x_test, batch_size=batch_size)
+test_seconds = time.perf_counter() - t0
+del x_train, x_test
+invariance
+
+# %%
+feats = features.Features(
+    x_train=f_train,
+    y_train=ds.y_train,
+    x_test=f_test,
+    y_test=ds.y_test,
+    meta={
+        "dataset": dataset,
+        "model": model,
+        "weights": weights,
+        "model_options": model_options,
+        "input_shape": list(input_shape),
+        "scaling": spec.preprocessing,
+        "batch_size": batch_size,
+        "seed": seed,
+        "base_fingerprint": features.fingerprint(base),
+        "base_name": base.name,
+        "data_source": ds.source,
+        "cielib_version": cielib.__version__,
+    },
+)
+path = features.save_features(out / features.FEATURES_FILE, feats)
+pd.DataFrame(
+    {
+        split: {
+            "images": len(f),
+            "mean": float(f.mean()),
+            "std": float(f.std()),
+            "share of zeros": float(np.mean(f == 0)),
+        }
+        for split, f in (("train", f_train), ("test", f_test))
+    }
+).T
+
+# %%
+metrics = {
+    "n_train": int(len(f_train)),
+    "n_test": int(len(f_test)),
+    "feature_shape": list(feats.shape),
+    "feature_dtype": str(f_train.dtype),
+    "input_shape": list(input_shape),
+    "scaling": spec.preprocessing,
+    "batch_size": batch_size,
+    "base_params": int(base_params["total"]),
+    "base_fingerprint": feats.meta["base_fingerprint"],
+    "preprocess_seconds": prep_seconds,
+    "train_seconds": train_seconds,
+    "test_seconds": test_seconds,
+    "seconds": prep_seconds + train_seconds + test_seconds,
+    "images_per_s": (len(f_train) + len(f_test)) / (train_seconds + test_seconds),
+    "array_bytes": feats.nbytes,
+    "file_bytes": path.stat().st_size,
+    "batch_invariant": invariance["invariant"],
+    "batch_invariance_max_abs_diff": invariance["max_abs_diff"],
+    "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+    "data_source": ds.source,
+    "cielib_version": cielib.__version__,
+}
+runs.write_json(out / runs.METRICS, metrics)
+metrics
+
+# %% tags=["assert"]
+# Sanity checks: a run that fails them is not marked done.
+back = features.load_features(out, base=base, expect={"batch_size": batch_size})
+assert back.x_train.shape == (len(ds.y_train), *base.output_shape[1:])
+assert back.x_test.shape == (len(ds.y_test), *base.output_shape[1:])
+assert back.x_train.dtype == np.float32 and back.x_test.dtype == np.float32
+assert np.isfinite(back.x_train).all() and np.isfinite(back.x_test).all()
+assert np.array_equal(back.y_train, ds.y_train) and np.array_equal(back.y_test, ds.y_test)
+assert float(back.x_train.std()) > 0, "every activation is the same: a dead base"
