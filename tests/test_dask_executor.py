@@ -3,6 +3,7 @@ check, cluster files and the SLURM job script (checked without SLURM)."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import os
 import signal
 import subprocess
@@ -25,11 +26,12 @@ from cielib import dask_executor as dx  # noqa: E402
 EXAMPLE = ROOT / "configs" / "cluster-slurm.example.toml"
 
 
-def _train_specs(tmp_path: Path, runs_dir: Path) -> list[runs.RunSpec]:
+def _train_specs(tmp_path: Path, runs_dir: Path, seeds=(0, 1)) -> list[runs.RunSpec]:
+    """Training runs of the tiny digits profile (one epoch), one per seed."""
     prof_path = tmp_path / "tiny.toml"
     prof_path.write_text(TINY_PROFILE)
     profile = config.load_profile(prof_path)
-    p = plan.build_plan(profile, plan.Overrides(epochs=1), runs_dir=runs_dir, threads=1)
+    p = plan.build_plan(profile, plan.Overrides(epochs=1, seeds=list(seeds)), runs_dir=runs_dir, threads=1)
     return p.by_stage("train")
 
 
@@ -194,69 +196,47 @@ def test_refuses_when_a_worker_cannot_see_the_store(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_dask_matches_local_bit_for_bit_and_retries_a_killed_worker(tmp_path):
+def test_dask_matches_local_bit_for_bit_and_a_killed_worker_is_retried_once(tmp_path):
     local_dir, dask_dir = tmp_path / "local" / "runs", tmp_path / "dask" / "runs"
-    specs = _train_specs(tmp_path, local_dir)
-    assert len(specs) == 2  # two seeds: two workers busy at once
-    ids = [s.run_id for s in specs]
-    assert _train_specs(tmp_path, dask_dir)[0].run_id == ids[0]  # ids do not name the store
+    specs = _train_specs(tmp_path, dask_dir, seeds=(0, 1, 2))
+    killed_once, fine, killed_twice = (s.run_id for s in specs)
+    assert [s.run_id for s in _train_specs(tmp_path, local_dir, seeds=(0, 1))] == [killed_once, fine]
 
-    local = execute.run_plan(specs, runs_dir=local_dir, executor=execute.LocalExecutor(jobs=1))
+    local = execute.run_plan(specs[:2], runs_dir=local_dir, executor=execute.LocalExecutor(jobs=2))
     assert [r.status for r in local] == ["ran", "ran"], local
 
     lines: list[str] = []
     ex = dx.make_executor("dask", jobs=2, runs_dir=dask_dir, say=lines.append)
-    killer = _Killer(dask_dir / "train", ids[0], times=1)
-    killer.start()
+    killers = [_Killer(dask_dir / "train", killed_once, times=1),
+               _Killer(dask_dir / "train", killed_twice, times=2)]
+    for k in killers:
+        k.start()
     try:
-        assert ex.capacity == 2 and len(ex.client.nthreads()) == 2
+        assert ex.capacity == 2 and set(ex.client.nthreads().values()) == {1}
+        assert len(ex.client.nthreads()) == 2
         assert "dashboard: http://127.0.0.1:" in lines[0], lines
-        # specs carry absolute paths of the local store in their runtime; the notebooks
-        # of train runs read none, so the same specs run into the other store
         out = execute.run_plan(specs, runs_dir=dask_dir, executor=ex)
     finally:
-        killer.stop.set()
+        for k in killers:
+            k.stop.set()
         ex.shutdown()
-    assert len(killer.killed) == 1, "the first attempt was not caught running"
-    assert {r.run_id: r.status for r in out} == {i: "ran" for i in ids}, out
-    for rid in ids:
+    status = {r.run_id: r for r in out}
+    assert [len(k.killed) for k in killers] == [1, 2], "an attempt was not caught running"
+    assert status[killed_once].status == status[fine].status == "ran", out
+    # a worker died in both attempts: reported failed, no second retry, nothing marked done
+    assert status[killed_twice].status == "failed" and "KilledWorker" in status[killed_twice].error
+    assert not runs.is_done(dask_dir / "train" / killed_twice)
+    for rid in (killed_once, fine):
         a = runs.load_predictions(local_dir / "train" / rid)
         b = runs.load_predictions(dask_dir / "train" / rid)
         for key in ("y_true", "y_pred", "probs"):
             assert a[key].dtype == b[key].dtype and a[key].tobytes() == b[key].tobytes(), (rid, key)
-    # the killed attempt left only an unmarked temporary directory
-    (left,) = (dask_dir / "train").glob(f".tmp-{ids[0]}-{killer.killed[0]}")
-    assert not (left / runs.DONE).exists()
-    assert sorted(p.parent.name for p in dask_dir.glob("train/*/DONE")) == sorted(ids)
-
-
-@pytest.mark.slow
-def test_worker_killed_twice_is_reported_failed_and_gpu_runs_go_to_gpu_workers(tmp_path):
-    runs_dir = tmp_path / "runs"
-    spec = _train_specs(tmp_path, runs_dir)[0]
-    ex = dx.make_executor("dask", jobs=2, gpus=1, runs_dir=runs_dir, say=lambda s: None)
-    try:
-        info = ex.client.scheduler_info(n_workers=-1)["workers"]
-        gpu_workers = {a for a, w in info.items() if w["resources"].get("GPU")}
-        assert len(gpu_workers) == 1
-        env = ex.client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
-        assert sorted(env.values()) == ["", "0"] and env[next(iter(gpu_workers))] == "0"
-        (cpu_worker,) = set(info) - gpu_workers
-        cpu_pid = ex.client.run(os.getpid, workers=[cpu_worker])[cpu_worker]
-        killer = _Killer(runs_dir / "train", spec.run_id, times=2)
-        killer.start()
-        out = execute.run_plan([spec], runs_dir=runs_dir, executor=ex)
-        killer.join(timeout=5)
-        assert ex.client.run(os.getpid, workers=[cpu_worker])[cpu_worker] == cpu_pid
-    finally:
-        ex.shutdown()
-    (res,) = out
-    assert res.status == "failed" and "KilledWorker" in res.error, res
-    assert len(killer.killed) == 2  # tried once more after the first death, then reported
-    assert not runs.is_done(runs.run_path(runs_dir, "train", spec.run_id))
-    tmps = list((runs_dir / "train").glob(f".tmp-{spec.run_id}-*"))
-    assert len(tmps) == 2 and not any((t / runs.DONE).exists() for t in tmps)
-    assert cpu_pid not in killer.killed  # both attempts ran on the GPU worker (restarted)
+    # killed attempts left only unmarked temporary directories, one per attempt
+    left = sorted(p.name for p in (dask_dir / "train").glob(".tmp-*"))
+    assert left == sorted(f".tmp-{rid}-{pid}" for k in killers for rid, pid in
+                          ((k.run_id, pid) for pid in k.killed))
+    assert not any((dask_dir / "train" / n / runs.DONE).exists() for n in left)
+    assert sorted(p.parent.name for p in dask_dir.glob("train/*/DONE")) == sorted([killed_once, fine])
 
 
 @pytest.mark.slow
@@ -291,3 +271,41 @@ def test_tls_scheduler_from_a_cluster_file(tmp_path):
             Client(cluster.scheduler_address.replace("tls://", "tcp://"), timeout="3s")
     finally:
         cluster.close()
+
+
+@pytest.mark.slow
+def test_gpu_runs_wait_for_the_gpu_worker_and_shutdown_cancels_them(tmp_path):
+    """Two training runs, one GPU worker and one CPU worker: the first run starts on the GPU
+    worker, the second waits for it (the CPU worker stays idle); shutdown (what run_all.py
+    does on Ctrl-C) cancels both and leaves neither a finished-looking run nor a process."""
+    import psutil
+
+    runs_dir = tmp_path / "runs"
+    first, second = _train_specs(tmp_path, runs_dir)
+    ex = dx.make_executor("dask", jobs=2, gpus=1, runs_dir=runs_dir, say=lambda s: None)
+    try:
+        info = ex.client.scheduler_info(n_workers=-1)["workers"]
+        (gpu_worker,) = [a for a, w in info.items() if w["resources"].get("GPU")]
+        env = ex.client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
+        assert env[gpu_worker] == "0" and sorted(env.values()) == ["", "0"]
+        pids = ex.client.run(os.getpid)
+        futs = [ex.submit(s, str(runs_dir)) for s in (first, second)]
+        deadline = time.monotonic() + 120
+        tree = [pids[gpu_worker]]
+        while len(tree) == 1 and time.monotonic() < deadline:  # until the first run's kernel runs
+            time.sleep(0.1)
+            tree = [pids[gpu_worker]] + [p.pid for p in psutil.Process(pids[gpu_worker]).children(recursive=True)]
+        assert len(tree) > 1, "the run's kernel did not start"
+        assert list((runs_dir / "train").glob(f".tmp-{first.run_id}-{pids[gpu_worker]}"))
+        (cpu_worker,) = set(pids) - {gpu_worker}
+        assert not psutil.Process(pids[cpu_worker]).children()  # the CPU worker runs nothing
+    finally:
+        ex.shutdown()
+    for fut in futs:
+        with pytest.raises(cf.CancelledError):
+            fut.result(timeout=30)
+    assert not list(runs_dir.glob("*/*/DONE"))
+    assert not list((runs_dir / "train").glob(f"*{second.run_id}*"))  # never started
+    procs = [psutil.Process(p) for p in (*tree, *pids.values()) if psutil.pid_exists(p)]
+    gone, alive = psutil.wait_procs(procs, timeout=15)
+    assert not alive, [p.cmdline() for p in alive]  # no orphaned worker or kernel keeps running
