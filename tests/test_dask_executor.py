@@ -18,10 +18,7 @@ import pytest
 from cielib import config, execute, plan, runs
 from conftest import ROOT, TINY_PROFILE
 
-pytest.importorskip("distributed")
-pytest.importorskip("dask_jobqueue")
-
-from cielib import dask_executor as dx  # noqa: E402
+from cielib import dask_executor as dx
 
 EXAMPLE = ROOT / "configs" / "cluster-slurm.example.toml"
 
