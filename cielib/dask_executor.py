@@ -18,8 +18,10 @@ Importing this module does not import Dask (only building a Dask executor does),
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import logging
 import os
+import platform
 import re
 import secrets
 import shutil
@@ -45,6 +47,9 @@ ALLOWED_FAILURES = 1
 GPU_RESOURCE = "GPU"
 GPU_STAGES = ("train",)
 DEFAULT_WAIT_S = {"local": 120.0, "scheduler": 120.0, "slurm": 1800.0}
+# Packages whose versions can change a result; a worker must have the client's.
+SETUP_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert",
+                  "numpy", "scikit-learn", "papermill", "dask", "distributed")
 
 
 class ClusterConfigError(ValueError):
@@ -57,6 +62,10 @@ class StoreNotSharedError(RuntimeError):
 
 class NoWorkersError(RuntimeError):
     """No Dask worker joined within the wait timeout."""
+
+
+class SetupMismatchError(RuntimeError):
+    """A worker runs other cielib or notebook sources, or other package versions, than the client."""
 
 
 # --------------------------------------------------------------------------- cluster file
@@ -379,7 +388,27 @@ def _probe_worker(runs_dir: str, probe: str, token: str, dask_worker: Any = None
         (probe_dir / name).write_text(f"{token} {addr} {host}")
     except OSError as exc:
         return {"host": host, "error": f"cannot write under the store ({exc.strerror or exc})"}
-    return {"host": host, "file": name}
+    return {"host": host, "file": name, **{f"setup:{k}": v for k, v in setup_fingerprint().items()}}
+
+
+def setup_fingerprint() -> dict[str, str]:
+    """What a worker must share with the client for equal results.
+
+    The hash of cielib's and the notebooks' sources (the shared checkout), Python's
+    version and the versions of the packages that compute (the shared environment).
+    """
+    from importlib import metadata
+
+    h = hashlib.sha256()
+    for p in sorted([*paths.PACKAGE_DIR.glob("*.py"), *paths.notebooks_dir().glob("*.py")]):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    out = {"cielib+notebooks sources": h.hexdigest()[:12], "python": platform.python_version()}
+    for name in SETUP_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
 
 
 # --------------------------------------------------------------------------- the executor
@@ -492,7 +521,13 @@ class DaskExecutor:
 
         The client writes a probe under ``runs_dir``; every worker reads it back and
         writes its own probe, which the client then reads. Workers that join later are
-        checked by each of their runs (the store's ``.store-id`` token).
+        checked by each of their runs (the store's ``.store-id`` token). The same probe
+        compares each worker's checkout and package versions with the client's
+        (:func:`setup_fingerprint`).
+
+        Raises:
+            StoreNotSharedError: a worker cannot read or write the store at this path.
+            SetupMismatchError: a worker runs other sources or package versions.
         """
         runs_path = Path(runs_dir).absolute()
         runs_path.mkdir(parents=True, exist_ok=True)
@@ -524,6 +559,18 @@ class DaskExecutor:
                 f"{len(problems)} of {len(answers)} cannot see it: " + "; ".join(problems)
                 + ". Put runs/ on a filesystem that every worker mounts at the same path "
                 "(set CIELIB_ROOT to a directory on it).")
+        mine = setup_fingerprint()
+        differ = []
+        for addr, ans in sorted(answers.items()):
+            diff = [f"{k} {ans.get('setup:' + k)} (client: {v})" for k, v in mine.items()
+                    if ans.get("setup:" + k) != v]
+            if diff:
+                differ.append(f"{addr} on {ans['host']}: " + ", ".join(diff))
+        if differ:
+            raise SetupMismatchError(
+                f"{len(differ)} of {len(answers)} Dask worker(s) run another checkout or environment "
+                "than this one: " + "; ".join(differ) + ". Workers must share the project checkout "
+                "and the Python environment (same paths, same versions).")
         self._tokens[str(runs_path)] = token
         return token
 

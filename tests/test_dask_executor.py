@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
-import numpy as np
+import psutil
 import pytest
 
 from cielib import config, execute, plan, runs
@@ -161,7 +163,7 @@ def test_a_run_on_a_worker_that_sees_another_store_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_refuses_when_a_worker_cannot_see_the_store(tmp_path, monkeypatch):
+def test_refuses_workers_that_cannot_see_the_store_or_run_another_checkout(tmp_path, monkeypatch):
     # /proc/self/cwd/runs is one absolute path that names a different directory in each
     # process: a worker started elsewhere really sees another filesystem tree there,
     # just as a node that does not mount the client's store at the same path.
@@ -188,6 +190,29 @@ def test_refuses_when_a_worker_cannot_see_the_store(tmp_path, monkeypatch):
         assert ok_worker not in msg
         assert not list((seen / "runs").glob(".probe-*"))  # the probe is cleaned up
         ex.check_store(seen / "runs")  # a real shared path passes
+
+        # A worker started from another checkout, whose training notebook differs by a line,
+        # is refused too: it would not run the source the run ids name.
+        other = tmp_path / "other_checkout"
+        shutil.copytree(ROOT / "cielib", other / "cielib", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "notebooks", other / "notebooks")
+        with open(other / "notebooks" / "train.py", "a") as fh:
+            fh.write("\n# edited on one node only\n")
+        env = {**os.environ, "PYTHONPATH": ""}
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+             "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1"],
+            cwd=other, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            client.wait_for_workers(3, timeout=60)
+            with pytest.raises(dx.SetupMismatchError) as err:
+                ex.check_store(seen / "runs")
+            msg = str(err.value)
+            assert "1 of 3 Dask worker(s) run another checkout" in msg
+            assert "cielib+notebooks sources" in msg and "numpy" not in msg, msg
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
     finally:
         ex.shutdown()
 
@@ -212,6 +237,11 @@ def test_dask_matches_local_bit_for_bit_and_a_killed_worker_is_retried_once(tmp_
         assert ex.capacity == 2 and set(ex.client.nthreads().values()) == {1}
         assert len(ex.client.nthreads()) == 2
         assert "dashboard: http://127.0.0.1:" in lines[0], lines
+        assert urllib.request.urlopen(ex.dashboard, timeout=30).status == 200
+        # nobody else gets in: the scheduler, dashboard and workers listen on localhost only
+        procs = [psutil.Process()] + [psutil.Process(p) for p in ex.client.run(os.getpid).values()]
+        listening = {c.laddr.ip for p in procs for c in p.net_connections() if c.status == "LISTEN"}
+        assert listening == {"127.0.0.1"}, listening
         out = execute.run_plan(specs, runs_dir=dask_dir, executor=ex)
     finally:
         for k in killers:
@@ -275,7 +305,6 @@ def test_gpu_runs_wait_for_the_gpu_worker_and_shutdown_cancels_them(tmp_path):
     """Two training runs, one GPU worker and one CPU worker: the first run starts on the GPU
     worker, the second waits for it (the CPU worker stays idle); shutdown (what run_all.py
     does on Ctrl-C) cancels both and leaves neither a finished-looking run nor a process."""
-    import psutil
 
     runs_dir = tmp_path / "runs"
     first, second = _train_specs(tmp_path, runs_dir)
