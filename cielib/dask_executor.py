@@ -423,17 +423,15 @@ class DaskExecutor:
             resource (a worker that offers it must exist).
         capacity: how many runs may be in flight; by default the workers' threads now.
         owned: objects (client, cluster) this executor closes at :meth:`shutdown`.
-        say: where the start-up lines (dashboard address) go.
     """
 
     def __init__(self, client: Any, *, gpus: int = 0, capacity: int | None = None,
-                 owned: tuple[Any, ...] = (), say: Callable[[str], None] = print) -> None:
+                 owned: tuple[Any, ...] = ()) -> None:
         if gpus < 0:
             raise ValueError(f"gpus must be >= 0, got {gpus}")
         self.client = client
         self.gpus = gpus
         self._owned = owned
-        self._say = say
         self._static_capacity = capacity
         self._capacity_cache = (0.0, 1)
         self._tokens: dict[str, str] = {}
@@ -714,7 +712,7 @@ def make_executor(
         where = f"local cluster of {jobs} worker process(es)"
         timeout = wait_timeout or DEFAULT_WAIT_S["local"]
         need = jobs
-    ex = DaskExecutor(client, gpus=gpus, capacity=capacity, owned=owned, say=say)
+    ex = DaskExecutor(client, gpus=gpus, capacity=capacity, owned=owned)
     if spec is not None and spec.kind == "slurm" and ex.dashboard:
         ex.dashboard = _rehost(ex.dashboard, spec.dashboard)
     try:

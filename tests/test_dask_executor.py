@@ -278,6 +278,19 @@ def test_tls_scheduler_from_a_cluster_file(tmp_path):
     f.write_text('[cluster]\nkind = "scheduler"\naddress = "tls://127.0.0.1:1"\n'
                  '[cluster.tls]\nca_file = "cert.pem"\ncert = "cert.pem"\nkey = "key.pem"\n')
     spec = dx.load_cluster_file(f)
+    # a SLURM cluster file with the same table: the job script hands the workers the files
+    slurm = tmp_path / "slurm-tls.toml"
+    slurm.write_text(EXAMPLE.read_text().replace("# [cluster.tls]", "[cluster.tls]").replace(
+        '# ca_file = "/shared/me/dask-tls/ca.pem"', 'ca_file = "cert.pem"').replace(
+        '# cert = "/shared/me/dask-tls/dask.pem"', 'cert = "cert.pem"').replace(
+        '# key = "/shared/me/dask-tls/dask.key"', 'key = "key.pem"'))
+    sc = dx.slurm_cluster(dx.load_cluster_file(slurm))
+    try:
+        worker = sc.job_script().splitlines()[-1]
+    finally:
+        sc.close()
+    assert " tls://" in worker and f"--tls-cert {tmp_path / 'cert.pem'}" in worker, worker
+    assert f"--tls-key {tmp_path / 'key.pem'}" in worker and "--tls-ca-file" in worker
     from distributed import LocalCluster
 
     cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
