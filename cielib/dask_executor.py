@@ -1,0 +1,766 @@
+"""Running a plan on Dask: a local cluster, an existing scheduler, or SLURM (dask-jobqueue).
+
+Each run is one Dask task that calls :func:`cielib.execute.run_spec` in a worker
+process (papermill runs there), so the run store's protocol (a private temporary
+directory, an atomic rename, ``DONE`` written last) holds on every machine: a worker
+that dies in the middle of a run leaves a ``.tmp-`` directory that is never read as a
+result. The scheduler this module starts allows one such death per run
+(``allowed_failures=1``): the run is retried once and then reported failed.
+
+The store must be one filesystem that every worker sees at the same path; the executor
+checks that at start (every worker reads the client's probe file and writes its own,
+which the client reads back) and refuses otherwise, naming the workers that cannot see it.
+
+Importing this module does not import Dask (only building a Dask executor does), so
+``make_executor("local", ...)`` costs nothing extra. TensorFlow is never imported here.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import logging
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import sys
+import threading
+import time
+import tomllib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from cielib import execute, paths, runs
+
+KINDS = ("local", "dask")
+CLUSTER_KINDS = ("slurm", "scheduler")
+STORE_ID = ".store-id"  # a token in runs/: a worker that reads another one sees another store
+_PROBE_PREFIX = ".probe-"
+# The scheduler retries a run whose worker died once, then reports it (KilledWorker).
+ALLOWED_FAILURES = 1
+# Dask resource name that GPU training runs ask for and GPU workers offer.
+GPU_RESOURCE = "GPU"
+GPU_STAGES = ("train",)
+DEFAULT_WAIT_S = {"local": 120.0, "scheduler": 120.0, "slurm": 1800.0}
+# Packages whose versions can change a result; a worker must have the client's.
+SETUP_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert",
+                  "numpy", "scikit-learn", "papermill", "dask", "distributed")
+
+
+class ClusterConfigError(ValueError):
+    """A cluster file or executor option is invalid (the message names key, value, allowed)."""
+
+
+class StoreNotSharedError(RuntimeError):
+    """Some Dask worker does not see the run store the client writes to."""
+
+
+class NoWorkersError(RuntimeError):
+    """No Dask worker joined within the wait timeout."""
+
+
+class SetupMismatchError(RuntimeError):
+    """A worker runs other cielib or notebook sources, or other package versions, than the client."""
+
+
+# --------------------------------------------------------------------------- cluster file
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """Certificate paths for Dask's TLS (``distributed.security.Security``)."""
+
+    ca_file: str
+    cert: str
+    key: str
+
+    def security(self) -> Any:
+        from distributed.security import Security
+
+        return Security(
+            tls_ca_file=self.ca_file,
+            tls_client_cert=self.cert, tls_client_key=self.key,
+            tls_scheduler_cert=self.cert, tls_scheduler_key=self.key,
+            tls_worker_cert=self.cert, tls_worker_key=self.key,
+            require_encryption=True,
+        )
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """The validated ``[cluster]`` table of a cluster file."""
+
+    kind: str  # "slurm" or "scheduler"
+    source: str = "<dict>"
+    address: str | None = None  # kind = "scheduler"
+    queue: str | None = None
+    account: str | None = None
+    cores: int = 1  # CPU cores per SLURM job
+    memory: str | None = None  # per job, e.g. "16GB"
+    walltime: str | None = None  # "HH:MM:SS" or "D-HH:MM:SS"
+    processes: int = 1  # Dask worker processes per job; each runs one run at a time
+    gpus: int = 0  # GPUs per job (--gres=gpu:N)
+    jobs: int | None = None  # a fixed number of jobs ...
+    adaptive: tuple[int, int] | None = None  # ... or (minimum, maximum) jobs
+    job_extra_directives: tuple[str, ...] = ()
+    prologue: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    python: str | None = None
+    interface: str | None = None
+    local_directory: str | None = None
+    log_directory: str | None = None
+    dashboard: str = "127.0.0.1:0"
+    wait_timeout: float | None = None
+    tls: TLSFiles | None = None
+
+    @property
+    def workers(self) -> int:
+        """How many worker processes the cluster has at most (the executor's capacity)."""
+        jobs = self.adaptive[1] if self.adaptive else (self.jobs or 0)
+        return jobs * self.processes
+
+
+_SLURM_KEYS = {
+    "kind", "queue", "partition", "account", "cores", "memory", "walltime", "processes",
+    "gpus", "jobs", "adaptive", "job_extra_directives", "prologue", "env", "python",
+    "interface", "local_directory", "log_directory", "dashboard", "wait_timeout", "tls",
+}
+_SCHEDULER_KEYS = {"kind", "address", "wait_timeout", "tls"}
+
+
+def load_cluster_file(path: str | Path) -> ClusterSpec:
+    """Read and validate a cluster file (a TOML file with a ``[cluster]`` table).
+
+    Raises:
+        ClusterConfigError: missing file, bad TOML, no ``[cluster]`` table or a bad value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ClusterConfigError(f"cluster file {str(path)!r} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ClusterConfigError(f"cluster file {str(path)!r} is not valid TOML: {exc}") from exc
+    if not isinstance(raw.get("cluster"), dict):
+        raise ClusterConfigError(
+            f"cluster file {str(path)!r} has no [cluster] table; see configs/cluster-slurm.example.toml")
+    return parse_cluster(raw["cluster"], source=str(path), base=path.parent)
+
+
+def parse_cluster(table: dict[str, Any], *, source: str = "<dict>", base: Path | None = None) -> ClusterSpec:
+    """Validate a ``[cluster]`` table (as TOML parses it) into a ClusterSpec."""
+    where = f"{source} [cluster]"
+
+    def bad(key: str, value: Any, allowed: str) -> ClusterConfigError:
+        return ClusterConfigError(f"{where}: {key} = {value!r} is invalid; allowed: {allowed}")
+
+    kind = table.get("kind")
+    if kind not in CLUSTER_KINDS:
+        raise bad("kind", kind, " or ".join(repr(k) for k in CLUSTER_KINDS))
+    allowed_keys = _SLURM_KEYS if kind == "slurm" else _SCHEDULER_KEYS
+    unknown = sorted(set(table) - allowed_keys)
+    if unknown:
+        raise ClusterConfigError(
+            f"{where}: unknown key(s) {unknown} for kind = {kind!r}; allowed: {sorted(allowed_keys)}")
+
+    def text(key: str, *, required: bool = False) -> str | None:
+        value = table.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise bad(key, value, "a non-empty string")
+        return value
+
+    def integer(key: str, default: int | None, *, minimum: int) -> int | None:
+        value = table.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise bad(key, value, f"an integer >= {minimum}")
+        return value
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad(key, value, "a list of strings")
+        return tuple(value)
+
+    wait = table.get("wait_timeout")
+    if wait is not None and (isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait <= 0):
+        raise bad("wait_timeout", wait, "a number of seconds > 0")
+    tls = _parse_tls(table.get("tls"), where=where, base=base)
+
+    if kind == "scheduler":
+        address = text("address", required=True)
+        _check_address(address, where=f"{where}: address")
+        if address.startswith("tls://") and tls is None:
+            raise ClusterConfigError(
+                f"{where}: address {address!r} is tls:// but there is no [cluster.tls] table "
+                "with ca_file, cert and key")
+        return ClusterSpec(kind=kind, source=source, address=address, tls=tls,
+                           wait_timeout=None if wait is None else float(wait))
+
+    if "queue" in table and "partition" in table:
+        raise ClusterConfigError(f"{where}: give queue or partition (the same thing), not both")
+    queue = text("partition") if "partition" in table else text("queue")
+    cores = integer("cores", None, minimum=1)
+    if cores is None:
+        raise bad("cores", None, "an integer >= 1 (CPU cores per job)")
+    memory = text("memory", required=True)
+    try:
+        from dask.utils import parse_bytes
+
+        parse_bytes(memory)
+    except (ValueError, TypeError):
+        raise bad("memory", memory, 'a size such as "16GB" or "4000MB"') from None
+    walltime = text("walltime")
+    if walltime is not None and not _is_walltime(walltime):
+        raise bad("walltime", walltime, '"HH:MM:SS", "MM:SS" or "D-HH:MM:SS"')
+    processes = integer("processes", 1, minimum=1)
+    if processes > cores:
+        raise bad("processes", processes, f"at most cores = {cores} (each worker process needs a core)")
+    gpus = integer("gpus", 0, minimum=0)
+    if gpus > 0 and processes != 1:
+        raise ClusterConfigError(
+            f"{where}: gpus = {gpus} with processes = {processes} is not supported: every worker "
+            "process of a job would see every GPU of it; use processes = 1 and gpus = 1 "
+            "(one GPU worker per job) and scale with jobs or adaptive")
+    if gpus > 1:
+        raise bad("gpus", gpus, "0 or 1 (one GPU per job and worker; scale with jobs or adaptive)")
+    jobs = integer("jobs", None, minimum=1)
+    adaptive = table.get("adaptive")
+    if (jobs is None) == (adaptive is None):
+        raise ClusterConfigError(
+            f"{where}: give exactly one of jobs = N (a fixed number of SLURM jobs) or "
+            "adaptive = { minimum = M, maximum = N }")
+    adapt: tuple[int, int] | None = None
+    if adaptive is not None:
+        ok = (isinstance(adaptive, dict) and set(adaptive) == {"minimum", "maximum"}
+              and all(isinstance(v, int) and not isinstance(v, bool) for v in adaptive.values()))
+        if not ok or not 0 <= adaptive["minimum"] <= adaptive["maximum"] or adaptive["maximum"] < 1:
+            raise bad("adaptive", adaptive, "{ minimum = M, maximum = N } with 0 <= M <= N and N >= 1")
+        adapt = (adaptive["minimum"], adaptive["maximum"])
+    env = table.get("env", {})
+    if not isinstance(env, dict) or not all(
+            isinstance(k, str) and k.isidentifier() and isinstance(v, (str, int, float)) for k, v in env.items()):
+        raise bad("env", env, "a table of NAME = value (names are shell identifiers)")
+    directives = strings("job_extra_directives")
+    for d in directives:
+        if not d.startswith("-"):
+            raise bad("job_extra_directives", d, 'sbatch options such as "--constraint=a100" (no #SBATCH)')
+        if gpus and d.startswith("--gres"):
+            raise bad("job_extra_directives", d, "no --gres line when gpus is set (it writes --gres=gpu:N)")
+    return ClusterSpec(
+        kind=kind, source=source, queue=queue, account=text("account"), cores=cores,
+        memory=memory, walltime=walltime, processes=processes, gpus=gpus, jobs=jobs,
+        adaptive=adapt, job_extra_directives=directives, prologue=strings("prologue"),
+        env={k: str(v) for k, v in env.items()}, python=text("python"),
+        interface=text("interface"), local_directory=text("local_directory"),
+        log_directory=text("log_directory"), dashboard=text("dashboard") or "127.0.0.1:0",
+        wait_timeout=None if wait is None else float(wait), tls=tls,
+    )
+
+
+def _parse_tls(value: Any, *, where: str, base: Path | None) -> TLSFiles | None:
+    if value is None:
+        return None
+    keys = {"ca_file", "cert", "key"}
+    if not isinstance(value, dict) or set(value) != keys or not all(isinstance(v, str) for v in value.values()):
+        raise ClusterConfigError(f"{where}: tls = {value!r} is invalid; allowed: a table with "
+                                 "exactly ca_file, cert and key (paths to PEM files)")
+    resolved = {}
+    for k, v in value.items():
+        p = Path(os.path.expanduser(v))
+        p = p if p.is_absolute() or base is None else base / p
+        if not p.is_file():
+            raise ClusterConfigError(f"{where}: tls.{k} = {v!r}: no such file ({p})")
+        resolved[k] = str(p)
+    return TLSFiles(**resolved)
+
+
+_WALLTIME = re.compile(r"^(\d+|\d+:\d\d|\d+:\d\d:\d\d|\d+-\d+(:\d\d){0,2})$")
+
+
+def _is_walltime(text: str) -> bool:
+    """SLURM's time formats: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S."""
+    return bool(_WALLTIME.match(text))
+
+
+def _check_address(address: str | None, *, where: str) -> None:
+    if not isinstance(address, str) or not address.startswith(("tcp://", "tls://")) \
+            or ":" not in address.split("://", 1)[1]:
+        raise ClusterConfigError(f"{where}: {address!r} is not a scheduler address; allowed: "
+                                 "tcp://HOST:PORT or tls://HOST:PORT")
+
+
+def slurm_cluster(spec: ClusterSpec) -> Any:
+    """A ``dask_jobqueue.SLURMCluster`` from a validated spec (no job is submitted yet).
+
+    Dask is told ``cores = processes`` so that every worker process has one thread (one
+    run at a time, papermill is not thread-safe); SLURM is asked for ``cores`` CPUs per
+    job (``--cpus-per-task``), which the runs' TensorFlow threads use.
+    """
+    if spec.kind != "slurm":
+        raise ClusterConfigError(f"{spec.source}: kind = {spec.kind!r} does not start a cluster")
+    from dask_jobqueue import SLURMCluster
+
+    prologue = [f"cd {_shell_quote(str(paths.PACKAGE_DIR.parent))}"]  # `python -m` imports cielib from here
+    if os.environ.get("CIELIB_ROOT"):
+        prologue.append(f"export CIELIB_ROOT={_shell_quote(os.environ['CIELIB_ROOT'])}")
+    prologue += [f"export {k}={_shell_quote(v)}" for k, v in spec.env.items()]
+    prologue += list(spec.prologue)
+    directives = list(spec.job_extra_directives)
+    extra_args: list[str] = []
+    if spec.gpus:
+        directives.append(f"--gres=gpu:{spec.gpus}")
+        extra_args += ["--resources", f"{GPU_RESOURCE}={spec.gpus}"]
+    kwargs: dict[str, Any] = dict(
+        queue=spec.queue, account=spec.account, cores=spec.processes, processes=spec.processes,
+        job_cpu=spec.cores, memory=spec.memory, walltime=spec.walltime,
+        job_extra_directives=directives, job_script_prologue=prologue,
+        worker_extra_args=extra_args, python=spec.python or sys.executable,
+        interface=spec.interface, local_directory=spec.local_directory,
+        log_directory=spec.log_directory, job_name="cielib-dask",
+        scheduler_options={"allowed_failures": ALLOWED_FAILURES, "dashboard_address": spec.dashboard},
+    )
+    if spec.tls is not None:
+        kwargs.update(security=spec.tls.security(), protocol="tls://")
+    return SLURMCluster(**kwargs)
+
+
+def _shell_quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+# --------------------------------------------------------------------------- worker side
+
+
+_RUN_LOCK = threading.Lock()  # one run at a time per worker process, whatever its threads
+
+
+def _run_on_worker(spec: runs.RunSpec, runs_dir: str, store_token: str) -> execute.RunResult:
+    """The Dask task: check this worker sees the client's store, then execute the run."""
+    found = _read_token(Path(runs_dir))
+    if found != store_token:
+        raise StoreNotSharedError(
+            f"worker {_worker_name()} does not see the run store {runs_dir} the client writes to "
+            f"({'no ' + STORE_ID + ' there' if found is None else 'a different store is mounted there'})")
+    with _RUN_LOCK:
+        return execute.run_spec(spec, runs_dir)
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return f"{get_worker().address} on {socket.gethostname()}"
+    except (ImportError, ValueError):
+        return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
+def _read_token(runs_dir: Path) -> str | None:
+    try:
+        return (runs_dir / STORE_ID).read_text().strip()
+    except OSError:
+        return None
+
+
+def _probe_worker(runs_dir: str, probe: str, token: str, dask_worker: Any = None) -> dict[str, str]:
+    """On each worker: read the client's probe, write this worker's own (see check_store)."""
+    host = socket.gethostname()
+    addr = getattr(dask_worker, "address", f"pid {os.getpid()}")
+    probe_dir = Path(runs_dir) / probe
+    try:
+        seen = (probe_dir / "client").read_text()
+    except OSError as exc:
+        return {"host": host, "error": f"cannot read the client's probe ({exc.strerror or exc})"}
+    if seen != token:
+        return {"host": host, "error": "reads a different file at the client's probe path"}
+    name = "worker-" + "".join(c if c.isalnum() else "_" for c in addr)
+    try:
+        (probe_dir / name).write_text(f"{token} {addr} {host}")
+    except OSError as exc:
+        return {"host": host, "error": f"cannot write under the store ({exc.strerror or exc})"}
+    return {"host": host, "file": name, **{f"setup:{k}": v for k, v in setup_fingerprint().items()}}
+
+
+def setup_fingerprint() -> dict[str, str]:
+    """What a worker must share with the client for equal results.
+
+    The hash of cielib's and the notebooks' sources (the shared checkout), Python's
+    version and the versions of the packages that compute (the shared environment).
+    """
+    from importlib import metadata
+
+    h = hashlib.sha256()
+    for p in sorted([*paths.PACKAGE_DIR.glob("*.py"), *paths.notebooks_dir().glob("*.py")]):
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    out = {"cielib+notebooks sources": h.hexdigest()[:12], "python": platform.python_version()}
+    for name in SETUP_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+# --------------------------------------------------------------------------- the executor
+
+
+class DaskExecutor:
+    """The Executor protocol on a Dask client: one Dask task per run.
+
+    Args:
+        client: a connected ``distributed.Client``.
+        gpus: > 0 when the profile asks for GPUs: training runs then need the ``GPU``
+            resource (a worker that offers it must exist).
+        capacity: how many runs may be in flight; by default the workers' threads now.
+        owned: objects (client, cluster) this executor closes at :meth:`shutdown`.
+    """
+
+    def __init__(self, client: Any, *, gpus: int = 0, capacity: int | None = None,
+                 owned: tuple[Any, ...] = ()) -> None:
+        if gpus < 0:
+            raise ValueError(f"gpus must be >= 0, got {gpus}")
+        self.client = client
+        self.gpus = gpus
+        self._owned = owned
+        self._static_capacity = capacity
+        self._capacity_cache = (0.0, 1)
+        self._tokens: dict[str, str] = {}
+        self._futures: dict[Any, cf.Future] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self.dashboard = _dashboard_link(client)
+
+    # The Executor protocol -------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        """Runs in flight at once: the fixed capacity, else the workers' threads (refreshed)."""
+        if self._static_capacity:
+            return self._static_capacity
+        stamp, value = self._capacity_cache
+        if time.monotonic() - stamp > 10.0:
+            value = max(1, sum(self.client.nthreads().values()))
+            self._capacity_cache = (time.monotonic(), value)
+        return value
+
+    def submit(self, spec: runs.RunSpec, runs_dir: str) -> cf.Future:
+        """Submit one run as a Dask task; the returned future resolves to its RunResult."""
+        runs_dir = str(Path(runs_dir).absolute())
+        token = self._tokens.get(runs_dir) or self.check_store(runs_dir)
+        resources = ({GPU_RESOURCE: 1} if self.gpus and spec.stage in GPU_STAGES else None)
+        dfut = self.client.submit(
+            _run_on_worker, spec, runs_dir, token,
+            key=f"run-{spec.stage}-{spec.run_id}-{uuid.uuid4().hex[:8]}",
+            pure=False, retries=1, resources=resources,
+        )
+        fut: cf.Future = cf.Future()
+        fut.set_running_or_notify_cancel()
+        with self._lock:
+            self._futures[dfut] = fut
+        dfut.add_done_callback(self._bridge)
+        return fut
+
+    def _bridge(self, dfut: Any) -> None:
+        with self._lock:
+            fut = self._futures.pop(dfut, None)
+        if fut is None or fut.done():
+            return
+        try:
+            if dfut.status == "cancelled":
+                fut.set_exception(cf.CancelledError(f"Dask task {dfut.key} was cancelled"))
+            else:
+                fut.set_result(dfut.result())
+        except BaseException as exc:  # noqa: BLE001 - the run's failure travels in the future
+            fut.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Cancel the runs that have not finished, then close what this executor started.
+
+        Runs already executing on a cluster this executor started die with its workers
+        and leave only an unmarked ``.tmp-`` directory; on a scheduler it did not start,
+        they finish (and are committed whole) or are dropped by their worker.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            pending = [f for f in self._futures if not f.done()]
+        if pending:
+            try:
+                self.client.cancel(pending, reason="cielib executor shut down")
+            except Exception:  # noqa: BLE001 - the scheduler may already be gone
+                pass
+        for obj in self._owned:
+            try:
+                obj.close()
+            except Exception:  # noqa: BLE001 - best effort at exit
+                pass
+
+    def __enter__(self) -> "DaskExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    # Checks at start ---------------------------------------------------------------
+
+    def check_store(self, runs_dir: str | Path) -> str:
+        """Refuse unless every worker sees ``runs_dir`` as the client does; returns its token.
+
+        The client writes a probe under ``runs_dir``; every worker reads it back and
+        writes its own probe, which the client then reads. Workers that join later are
+        checked by each of their runs (the store's ``.store-id`` token). The same probe
+        compares each worker's checkout and package versions with the client's
+        (:func:`setup_fingerprint`).
+
+        Raises:
+            StoreNotSharedError: a worker cannot read or write the store at this path.
+            SetupMismatchError: a worker runs other sources or package versions.
+        """
+        runs_path = Path(runs_dir).absolute()
+        runs_path.mkdir(parents=True, exist_ok=True)
+        token = _ensure_token(runs_path)
+        probe = f"{_PROBE_PREFIX}{secrets.token_hex(6)}"
+        probe_dir = runs_path / probe
+        probe_dir.mkdir()
+        nonce = secrets.token_hex(16)
+        (probe_dir / "client").write_text(nonce)
+        answers: dict[str, Any] = {}
+        problems: list[str] = []
+        try:
+            answers = self.client.run(_probe_worker, str(runs_path), probe, nonce, on_error="return")
+            for addr, ans in sorted(answers.items()):
+                if isinstance(ans, BaseException):
+                    problems.append(f"{addr}: the probe failed ({type(ans).__name__}: {ans})")
+                elif "error" in ans:
+                    problems.append(f"{addr} on {ans['host']}: {ans['error']}")
+                elif not (probe_dir / ans["file"]).is_file():
+                    problems.append(f"{addr} on {ans['host']}: wrote its probe, but the client "
+                                    "cannot read it back")
+        finally:
+            shutil.rmtree(probe_dir, ignore_errors=True)
+        if not answers:
+            raise StoreNotSharedError(f"no Dask worker is connected; cannot check the run store {runs_path}")
+        if problems:
+            raise StoreNotSharedError(
+                f"the run store {runs_path} is not shared with every Dask worker; "
+                f"{len(problems)} of {len(answers)} cannot see it: " + "; ".join(problems)
+                + ". Put runs/ on a filesystem that every worker mounts at the same path "
+                "(set CIELIB_ROOT to a directory on it).")
+        mine = setup_fingerprint()
+        differ = []
+        for addr, ans in sorted(answers.items()):
+            diff = [f"{k} {ans.get('setup:' + k)} (client: {v})" for k, v in mine.items()
+                    if ans.get("setup:" + k) != v]
+            if diff:
+                differ.append(f"{addr} on {ans['host']}: " + ", ".join(diff))
+        if differ:
+            raise SetupMismatchError(
+                f"{len(differ)} of {len(answers)} Dask worker(s) run another checkout or environment "
+                "than this one: " + "; ".join(differ) + ". Workers must share the project checkout "
+                "and the Python environment (same paths, same versions).")
+        self._tokens[str(runs_path)] = token
+        return token
+
+    def check_resources(self) -> None:
+        """With GPUs asked for, refuse unless some worker offers the GPU resource."""
+        if not self.gpus:
+            return
+        workers = self.client.scheduler_info(n_workers=-1)["workers"]
+        if not any(w.get("resources", {}).get(GPU_RESOURCE) for w in workers.values()):
+            raise ClusterConfigError(
+                f"the profile asks for GPUs but none of the {len(workers)} Dask worker(s) offers "
+                f"the {GPU_RESOURCE} resource; start GPU workers with --resources {GPU_RESOURCE}=1")
+
+    def check_threads(self) -> None:
+        """Refuse workers with several threads: papermill and the stderr redirection are per process."""
+        many = {a: n for a, n in self.client.nthreads().items() if n != 1}
+        if many:
+            raise ClusterConfigError(
+                f"Dask worker(s) {many} have more than one thread; a run is a whole process's "
+                "work (papermill is not thread-safe): start workers with --nthreads 1")
+
+
+def _ensure_token(runs_dir: Path) -> str:
+    found = _read_token(runs_dir)
+    if found:
+        return found
+    token = secrets.token_hex(16)
+    tmp = runs_dir / f"{STORE_ID}.{os.getpid()}"
+    tmp.write_text(token + "\n")
+    try:
+        os.link(tmp, runs_dir / STORE_ID)  # first writer wins, atomically
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return _read_token(runs_dir) or token
+
+
+def _rehost(link: str, bind: str) -> str:
+    """The dashboard link with the host it is bound to (Dask prints the scheduler's host)."""
+    host = bind.rpartition(":")[0]
+    if not host or host in ("0.0.0.0", "::"):
+        return link
+    scheme, _, rest = link.partition("://")
+    hostport, _, tail = rest.partition("/")
+    port = hostport.rpartition(":")[2]
+    return f"{scheme}://{host}:{port}/{tail}"
+
+
+def _dashboard_link(client: Any) -> str | None:
+    try:
+        return client.dashboard_link
+    except Exception:  # noqa: BLE001 - a scheduler without a dashboard
+        return None
+
+
+# --------------------------------------------------------------------------- the factory
+
+
+def make_executor(
+    kind: str = "local",
+    *,
+    jobs: int,
+    scheduler: str | None = None,
+    cluster_file: str | Path | None = None,
+    gpus: int = 0,
+    runs_dir: str | Path | None = None,
+    wait_timeout: float | None = None,
+    say: Callable[[str], None] = print,
+) -> execute.Executor:
+    """The executor run_all.py asks for: ``local`` (process pool) or ``dask``.
+
+    With ``dask``: ``scheduler`` (``tcp://`` or ``tls://`` address) connects to a
+    running scheduler; ``cluster_file`` (a ``[cluster]`` table) starts a SLURM cluster
+    or names a scheduler with its TLS files; neither starts a ``LocalCluster`` of
+    ``jobs`` one-thread worker processes on 127.0.0.1. The dashboard address is
+    printed with ``say``. With ``runs_dir`` the shared store is checked before returning.
+
+    Raises:
+        ClusterConfigError: a bad kind, option or cluster file (before anything starts).
+        StoreNotSharedError: some worker cannot see ``runs_dir``.
+    """
+    if kind not in KINDS:
+        raise ClusterConfigError(f"executor {kind!r} is unknown; allowed: {', '.join(KINDS)}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ClusterConfigError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+        raise ClusterConfigError(f"gpus must be an integer >= 0, got {gpus!r}")
+    if kind == "local":
+        if scheduler or cluster_file:
+            raise ClusterConfigError("--scheduler and --cluster need --executor dask")
+        return execute.LocalExecutor(jobs=jobs)
+
+    spec = load_cluster_file(cluster_file) if cluster_file else None
+    if scheduler is not None:
+        _check_address(scheduler, where="--scheduler")
+        if spec is not None and spec.kind != "scheduler":
+            raise ClusterConfigError(
+                f"--scheduler {scheduler} and a kind = {spec.kind!r} cluster file exclude each other; "
+                "a cluster file given with --scheduler may only say kind = \"scheduler\" and its tls")
+    if spec is not None and spec.kind == "slurm" and gpus and not spec.gpus:
+        raise ClusterConfigError(
+            f"{spec.source}: the profile asks for GPUs but [cluster] gpus = 0; set gpus = 1")
+    address = scheduler or (spec.address if spec is not None and spec.kind == "scheduler" else None)
+
+    from distributed import Client
+
+    if address is not None:
+        security = spec.tls.security() if spec is not None and spec.tls else None
+        if address.startswith("tls://") and security is None:
+            from distributed.security import Security
+
+            security = Security()  # Dask's own config (distributed.comm.tls.*) may name the files
+            if not security.tls_ca_file or not security.tls_client_cert:
+                raise ClusterConfigError(
+                    f"--scheduler {address} needs TLS files: a cluster file with kind = \"scheduler\" "
+                    "and [cluster.tls] ca_file, cert, key, or Dask's distributed.comm.tls config")
+        client = Client(address, security=security, timeout="30s")
+        owned: tuple[Any, ...] = (client,)
+        capacity = None
+        where = f"scheduler {address}"
+        timeout = wait_timeout or (spec.wait_timeout if spec else None) or DEFAULT_WAIT_S["scheduler"]
+        need = 1
+    elif spec is not None:
+        cluster = slurm_cluster(spec)
+        if spec.adaptive:
+            cluster.adapt(minimum_jobs=spec.adaptive[0], maximum_jobs=spec.adaptive[1])
+        else:
+            cluster.scale(jobs=spec.jobs)
+        client = Client(cluster, security=spec.tls.security() if spec.tls else None)
+        owned = (client, cluster)
+        capacity = spec.workers
+        where = f"SLURM cluster from {spec.source}"
+        timeout = wait_timeout or spec.wait_timeout or DEFAULT_WAIT_S["slurm"]
+        need = 1
+    else:
+        cluster = local_cluster(jobs=jobs, gpus=gpus)
+        client = Client(cluster)
+        owned = (client, cluster)
+        capacity = jobs
+        where = f"local cluster of {jobs} worker process(es)"
+        timeout = wait_timeout or DEFAULT_WAIT_S["local"]
+        need = jobs
+    ex = DaskExecutor(client, gpus=gpus, capacity=capacity, owned=owned)
+    if spec is not None and spec.kind == "slurm" and ex.dashboard:
+        ex.dashboard = _rehost(ex.dashboard, spec.dashboard)
+    try:
+        say(f"dask: {where}; dashboard: {ex.dashboard or 'not available'}")
+        try:
+            client.wait_for_workers(need, timeout=timeout)
+        except TimeoutError as exc:
+            raise NoWorkersError(
+                f"no Dask worker joined the {where} within {timeout:g}s; cannot check the run store") from exc
+        ex.check_threads()
+        ex.check_resources()
+        if runs_dir is not None:
+            ex.check_store(runs_dir)
+    except BaseException:
+        ex.shutdown()
+        raise
+    return ex
+
+
+def local_cluster(*, jobs: int, gpus: int = 0) -> Any:
+    """A LocalCluster of ``jobs`` one-thread worker processes listening on 127.0.0.1 only.
+
+    With ``gpus`` > 0 the first ``gpus`` workers each get one GPU (``CUDA_VISIBLE_DEVICES``)
+    and the ``GPU`` resource; the others see no GPU.
+    """
+    from distributed import LocalCluster
+
+    common = dict(threads_per_worker=1, processes=True, host="127.0.0.1",
+                  dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                  scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES})
+    if not gpus:
+        return LocalCluster(n_workers=jobs, **common)
+    devices = (_visible_devices() or [str(i) for i in range(gpus)])[:min(gpus, jobs)]
+    if len(devices) < min(gpus, jobs):
+        raise ClusterConfigError(f"gpus = {gpus} but CUDA_VISIBLE_DEVICES lists only {devices}")
+    cluster = LocalCluster(n_workers=0, **common)
+    template = cluster.new_spec
+    for i in range(jobs):
+        options = dict(template["options"])
+        if i < len(devices):
+            options.update(resources={GPU_RESOURCE: 1}, env={"CUDA_VISIBLE_DEVICES": devices[i]})
+        else:
+            options.update(env={"CUDA_VISIBLE_DEVICES": ""})
+        cluster.worker_spec[f"worker-{i}"] = {"cls": template["cls"], "options": options}
+    cluster.scale(jobs)
+    return cluster
+
+
+def _visible_devices() -> list[str]:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return [d.strip() for d in env.split(",") if d.strip()] if env else []
