@@ -39,9 +39,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--download", action="store_true", help="allow downloading missing CIFAR archives")
     p.add_argument("--jobs", type=_number(int),
                    help="runs at once (default: cores / the profile's threads per run, at most 4)")
-    p.add_argument("--executor", default="local", help="local (process pool, default) or dask")
-    p.add_argument("--scheduler", help="with --executor dask: address of a running Dask scheduler")
-    p.add_argument("--cluster", help="with --executor dask: a TOML file with a [cluster] table")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="where runs execute: local (a process pool, default) or dask (a local Dask "
+                        "cluster, --scheduler, or --cluster)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --executor dask: a running Dask scheduler, tcp://HOST:PORT or tls://HOST:PORT")
+    p.add_argument("--cluster", metavar="FILE",
+                   help="with --executor dask: a cluster file with a [cluster] table (SLURM, or a "
+                        "scheduler with TLS); see configs/cluster-slurm.example.toml")
     p.add_argument("--fail-fast", action="store_true", help="stop starting runs after the first failure")
     p.add_argument("--dry-run", action="store_true", help="show the plan and why runs will run; run nothing")
     p.add_argument("--only", nargs="+", metavar="STAGE", help="run only these stages (their upstream runs must be done)")

@@ -62,6 +62,9 @@ class Task:
     prune_ramp_fraction: float = 0.7
     prune_frequency: int = 0  # 0: derived from the number of steps
     prune_layers: str = "all"
+    # Train the head on the frozen base's cached activations (exact; only for models
+    # with a frozen base, and only for runs that leave the base unpruned).
+    cache_features: bool = True
 
     def prune_params(self) -> dict[str, Any]:
         """Pruning parameters as the training notebook declares them."""
@@ -110,6 +113,8 @@ class Profile:
     threads: int = 1
     # Multiple-testing correction of the population schema's per-class tests.
     cie_correction: str = "none"
+    # GPUs the profile asks for: on a Dask cluster each training run reserves one.
+    gpus: int = 0
 
     def task(self, name: str) -> Task:
         for t in self.tasks:
@@ -127,7 +132,7 @@ class Profile:
 _TASK_FIELDS = {f.name: f for f in dataclasses.fields(Task) if f.name != "name"}
 _REQUIRED_TASK = {"dataset", "model", "optimizer", "learning_rate", "epochs", "batch_size"}
 _PROFILE_KEYS = {"name", "description", "sparsities", "techniques", "seeds", "quantize_pruned",
-                 "representative_size", "threads", "cie_correction"}
+                 "representative_size", "threads", "cie_correction", "gpus"}
 
 
 def available_profiles() -> list[str]:
@@ -201,7 +206,15 @@ def parse_profile(raw: dict[str, Any], *, source: str = "<dict>") -> Profile:
         threads=_positive(prof.get("threads", 1), "profile.threads", where),
         cie_correction=_choice(prof.get("cie_correction", "none"), CIE_CORRECTIONS,
                                "profile.cie_correction", where),
+        gpus=_count(prof.get("gpus", 0), "profile.gpus", where),
     )
+
+
+def _count(value: Any, key: str, where: str) -> int:
+    value = _typed(value, int, key, where)
+    if value < 0:
+        raise ConfigError(f"{where}: {key} must be >= 0, got {value}")
+    return value
 
 
 def _choice(value: Any, allowed: tuple[str, ...], key: str, where: str) -> str:
@@ -290,6 +303,7 @@ def _parse_task(name: str, raw: Any, where: str) -> Task:
         validation_fraction=vf,
         model_options=dict(options),
         stand_in_for=_typed(raw.get("stand_in_for", ""), str, f"{k}.stand_in_for", where),
+        cache_features=_typed(raw.get("cache_features", True), bool, f"{k}.cache_features", where),
         paper_task=_paper_task(raw.get("paper_task", ""), k, where),
         **prune,
     )

@@ -85,6 +85,8 @@ class ModelSpec:
             "use the dataset's image shape".
         min_input_size: Smallest height = width the architecture accepts.
         supports_imagenet: Whether ``weights="imagenet"`` is allowed.
+        frozen_base: Whether the model is a frozen base under trainable dense layers
+            (its base's activations can then be cached: :mod:`cielib.features`).
         options: Extra keyword options the builder accepts, with their defaults.
     """
 
@@ -96,6 +98,7 @@ class ModelSpec:
     min_input_size: int
     supports_imagenet: bool
     options: tuple[tuple[str, Any], ...] = ()
+    frozen_base: bool = False  # a frozen pretrained base under new dense layers
 
 
 # --------------------------------------------------------------------------- helpers
@@ -545,6 +548,7 @@ MODELS: dict[str, ModelSpec] = {
             default_input_shape=(32, 32, 3),
             min_input_size=32,
             supports_imagenet=True,
+            frozen_base=True,
         ),
         ModelSpec(
             name="resnet50",
@@ -554,6 +558,7 @@ MODELS: dict[str, ModelSpec] = {
             default_input_shape=(32, 32, 3),
             min_input_size=32,
             supports_imagenet=True,
+            frozen_base=True,
         ),
     )
 }

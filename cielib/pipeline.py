@@ -75,7 +75,7 @@ def main(opts: Options) -> int:
         fetch_missing_data(plan, data_dir=opts.data_dir)
     try:
         executor = make_executor(opts, jobs=jobs, runs_dir=runs_dir, profile=plan.profile)
-    except (ConfigError, ValueError, OSError) as exc:
+    except (ConfigError, ValueError, OSError, RuntimeError) as exc:
         print(f"run_all.py: error: {exc}", file=sys.stderr)
         return 2
     from cielib import progress
@@ -86,7 +86,7 @@ def main(opts: Options) -> int:
     start = time.perf_counter()
     try:
         results = progress.run_with_progress(selected, runs_dir=runs_dir, executor=executor,
-                                             todo=todo, jobs=jobs, fail_fast=opts.fail_fast,
+                                             todo=todo, jobs=executor.capacity, fail_fast=opts.fail_fast,
                                              quiet=opts.quiet)
     except KeyboardInterrupt:
         print("\ninterrupted: finished runs are kept and will be reused next time", file=sys.stderr)
@@ -112,14 +112,13 @@ def main(opts: Options) -> int:
 
 
 def make_executor(opts: Options, *, jobs: int, runs_dir: Path, profile: config.Profile):
-    """The executor the options ask for: a local process pool, or Dask."""
-    from cielib import execute
+    """The executor the options ask for: a local process pool, or Dask (a local cluster,
+    an existing scheduler, or SLURM); Dask is imported only when asked for."""
+    from cielib import dask_executor
 
-    if opts.executor == "local":
-        if opts.scheduler or opts.cluster:
-            raise ConfigError("--scheduler and --cluster need --executor dask")
-        return execute.LocalExecutor(jobs=jobs)
-    raise ConfigError(f"unknown executor {opts.executor!r}; allowed: local")
+    return dask_executor.make_executor(opts.executor, jobs=jobs, scheduler=opts.scheduler,
+                                       cluster_file=opts.cluster, gpus=profile.gpus,
+                                       runs_dir=runs_dir, say=print)
 
 
 def dry_run(plan: planning.Plan, selected: list[runs.RunSpec], runs_dir: Path) -> int:

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cielib.config import Profile, Task
+from cielib.models import MODELS
 from cielib.runs import KEY_FIELDS
 from cielib.quantize import REFERENCE_TECHNIQUE
 
 #: What one run of a stage is per. Each kind expands a profile into run keys.
-PER = ("point", "model", "task", "profile")
+PER = ("seed", "point", "model", "task", "profile")
 
 Key = dict[str, Any]
 Params = Callable[[Profile, "Task | None", Key], dict[str, Any]]
@@ -83,6 +84,27 @@ def _train_params(profile: Profile, task: Task | None, key: Key) -> dict[str, An
     return params
 
 
+def _features_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
+    assert task is not None
+    params = {"task": task.name, "dataset": task.dataset, "model": task.model, "weights": task.weights,
+              "model_options": dict(task.model_options), "batch_size": task.batch_size,
+              "threads": profile.threads}
+    if task.weights == "none":
+        params["seed"] = key["seed"]  # a randomly initialised base follows the seed
+    return params
+
+
+def _caches_features(profile: Profile, task: Task | None, key: Key) -> bool:
+    """A task whose frozen base's activations are cached (and read by this run, for a
+    training run: a pruned run reads them only when the base is not pruned)."""
+    if task is None or not task.cache_features or not MODELS[task.model].frozen_base:
+        return False
+    sparsity = key.get("sparsity")
+    if sparsity is None:  # the features runs themselves: needed by some training run
+        return task.prune_layers == "trainable" or 0.0 in sparsities_of(profile, task)
+    return sparsity == 0 or task.prune_layers == "trainable"
+
+
 def _quantize_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
     assert task is not None
     return {"task": task.name, "dataset": task.dataset, "model": task.model,
@@ -127,8 +149,13 @@ def _dense(key: Key) -> Key:
 
 
 STAGES: tuple[Stage, ...] = (
+    Stage("features", "features", per="seed", params=_features_params, when=_caches_features,
+          runtime=("data_dir",),
+          what="a frozen base's activations for every training and test image, once per dataset, "
+               "model, weights and preprocessing (per seed only for an untrained base)"),
     Stage("train", "train", per="point", params=_train_params,
-          reads=(Read("train", "baseline_dir", many=False, key=_dense, when=_fine_tunes),),
+          reads=(Read("features", "features_dir", many=False, when=_caches_features),
+                 Read("train", "baseline_dir", many=False, key=_dense, when=_fine_tunes)),
           runtime=("data_dir",),
           what="trains (and prunes, when sparsity > 0) one model; history, predictions, model, "
                "sparsity per layer, hardware trace"),
@@ -201,6 +228,9 @@ def keys(per: str, profile: Profile) -> list[tuple[Task | None, Key]]:
     for task in profile.tasks:
         if per == "task":
             out.append((task, {"task": task.name}))
+            continue
+        if per == "seed":
+            out.extend((task, {"task": task.name, "seed": seed}) for seed in profile.seeds)
             continue
         for sparsity in sparsities_of(profile, task):
             for seed in profile.seeds:

@@ -39,6 +39,7 @@
 # activations for scikit-learn's digits in well under a minute.
 
 # %% tags=["parameters"]
+task = "demo"  # name of the task in the profile
 dataset = "digits"  # a name from cielib.data.available_datasets()
 model = "resnet50"  # a model with a frozen base: resnet50 or vgg19
 weights = "none"  # "none", "imagenet" (Keras cache) or a path to an .h5 file
@@ -47,7 +48,7 @@ batch_size = 32  # the training runs' batch size
 seed = 0  # matters only without pretrained weights: a random base follows the seed
 run_dir = "runs/scratch/features-demo"  # where this run's outputs go
 data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)
-threads = 0  # TensorFlow intra-op threads (0: all cores); as the training runs
+threads = 1  # TensorFlow intra- and inter-op threads, as the training runs (part of the run id)
 
 # %%
 import os

@@ -45,6 +45,7 @@ threads = 1  # TensorFlow and LiteRT interpreter threads (part of the run id)
 run_dir = "runs/scratch/quantize-demo"
 
 # %%
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,11 @@ for technique, blob in blobs.items():
     runs.write_json(part / runs.METRICS, metrics)
     summary[technique] = metrics
 runs.write_parts(out, key="technique", values=list(blobs))
+# the kernel's peak resident memory: converting VGG-19 or ResNet-50 must fit the machine
+peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+runs.write_json(out / runs.METRICS, {"techniques": list(blobs), "peak_rss_bytes": peak_rss_bytes,
+                                     "source_run": source.name})
+print(f"peak memory of this run: {peak_rss_bytes / 2**30:.2f} GiB")
 table = pd.DataFrame(summary).T
 table[[c for c in ("top1", "agreement_with_keras", "tflite_bytes", "size_ratio_vs_float32",
                    "latency_b1_ms", "throughput_ips") if c in table]]

@@ -49,6 +49,7 @@ prune_ramp_fraction = 0.7  # share of the pruning steps over which sparsity ramp
 prune_frequency = 0  # steps between mask updates (0: derived from the number of steps)
 prune_layers = "all"  # "all" prunable layers, or only "trainable" ones
 baseline_dir = None  # the dense run to fine-tune from, when prune_from is baseline
+features_dir = None  # a features run: train the head on the frozen base's cached activations
 seed = 0
 run_dir = "runs/scratch/train-demo"  # where this run's outputs go
 data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)
@@ -62,7 +63,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import cielib
-from cielib import data, evaluate, figures, hardware, models, prune, runs, train
+from cielib import data, evaluate, features, figures, hardware, models, prune, runs, train
 from cielib.keras import configure_threads, keras, seed_everything
 
 out = Path(run_dir)
@@ -114,6 +115,16 @@ else:
         **model_options,
     )
 n_params = models.count_params(net)
+base = None
+if features_dir:  # the frozen base never changes: train the head on its cached activations
+    base, net = features.split_frozen_base(net)
+    cached = features.load_features(features_dir, base=base, expect={"batch_size": batch_size})
+    x_tr, y_tr, x_val, y_val = features.split_features(
+        cached.x_train, cached.y_train, fraction=validation_fraction, seed=seed)
+    prep_fit = np.asarray  # already the base's output
+    print(f"training the head on cached features {cached.shape} from {Path(features_dir).name}")
+else:
+    prep_fit = prep
 fit_epochs = epochs
 callbacks = []
 pruning = None
@@ -135,7 +146,7 @@ sampler = hardware.Sampler(interval=sample_interval)
 timing = hardware.keras_callback(sampler, batch_size=batch_size)
 with sampler:
     history = train.fit(
-        net, prep(x_tr), y_tr, x_val=prep(x_val), y_val=y_val, epochs=fit_epochs,
+        net, prep_fit(x_tr), y_tr, x_val=prep_fit(x_val), y_val=y_val, epochs=fit_epochs,
         batch_size=batch_size, callbacks=[*callbacks, timing],
     )
 hw_summary = hardware.save(sampler, out)
@@ -152,6 +163,9 @@ history.round(4)
 measured_sparsity = 0.0
 if pruning is not None:
     net = prune.strip(net)
+if base is not None:  # base + trained head: the whole network is saved, evaluated, quantized
+    net = features.assemble(base, net)
+if pruning is not None:
     measured_sparsity = prune.check_sparsity(net, sparsity, tolerance=0.01, layers=prune_layers)
 layer_sparsity = prune.sparsity_report(net, layers=prune_layers)
 layer_sparsity.to_csv(out / "sparsity.csv", index=False)
