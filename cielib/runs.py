@@ -189,9 +189,11 @@ def rows(run_dir: str | Path, *, root: Path | None = None) -> list[dict[str, Any
     parts = read_json(run_dir / PARTS) if (run_dir / PARTS).is_file() else None
     places = ([(run_dir / str(v), {**params, parts["key"]: v}) for v in parts["values"]]
               if parts else [(run_dir, params)])
+    # a run with parts may also record metrics of the whole run (e.g. its peak memory)
+    shared = read_json(run_dir / METRICS) if parts and (run_dir / METRICS).is_file() else {}
     out = []
     for where, p in places:
-        metrics = read_json(where / METRICS) if (where / METRICS).is_file() else {}
+        metrics = {**shared, **(read_json(where / METRICS) if (where / METRICS).is_file() else {})}
         r: dict[str, Any] = {
             "run_id": run_dir.name,
             "stage": ident.get("stage", run_dir.parent.name),
