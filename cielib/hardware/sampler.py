@@ -1,42 +1,6 @@
-"""Resource traces while a model trains: GPU utilization (NVML) or CPU load (psutil).
+"""The :class:`Sampler`: GPU (NVML) or CPU (psutil) load polled in a background thread.
 
-The paper judged pruning's training efficiency from GPU-utilization traces recorded
-while each sparsity trained (its Figures 22 and 30, smoothed for plotting) and from
-total training time. This module records the same kind of trace so the claim can be
-rechecked, on a GPU where there is one and on the CPU otherwise:
-
-* :class:`Sampler` polls in a background thread every ``interval`` seconds and keeps a
-  tidy time series (:attr:`Sampler.samples`) and a summary (:meth:`Sampler.summary`).
-* :func:`keras_callback` starts/stops a sampler around ``fit`` and times every epoch
-  and every training step, because utilization alone cannot say whether a run was
-  faster; throughput can.
-* :func:`save` writes ``utilization.csv`` into a run directory; :func:`smooth` is the
-  rolling mean used for plots.
-
-Importing this module never imports TensorFlow (the Keras callback class is built on
-first use), so analysis code can read and plot traces without it.
-
-Backends:
-
-* ``"nvml"``: ``pynvml`` from the ``nvidia-ml-py`` package. Per visible GPU: compute
-  and memory-controller utilization (%), memory used (bytes), power (W) and the
-  cumulative energy counter (mJ, Volta and newer). ``CUDA_VISIBLE_DEVICES`` is
-  honoured: entries are NVML indices (or ``GPU-`` UUIDs; a ``MIG-`` UUID samples its
-  parent GPU, since NVML has no per-instance utilization) and the ``device`` column
-  holds the NVML index, i.e. what ``nvidia-smi`` shows. Integer entries assume
-  ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` (NVML's order); CUDA's default fastest-first
-  order only differs on machines with mixed GPU models. Utilization is per GPU, so
-  other processes on a shared GPU show up in the trace too.
-* ``"cpu"``: psutil. This process's CPU % (plus its live child processes), system-wide
-  CPU % and this process's resident memory.
-* ``"auto"``: NVML when ``nvmlInit()`` works and at least one GPU is visible, else
-  CPU; :attr:`Sampler.backend_reason` says why (e.g. ``NVMLError_LibraryNotFound``).
-
-The default interval is 0.5 s. NVML itself averages utilization over a window of
-1/6 s to 1 s depending on the GPU, so faster polling mostly repeats values; at 0.5 s
-one tick costs well under a millisecond (a few NVML or psutil calls), i.e. far below
-the 2% overhead budget (measured by ``benchmarks/bench_hardware.py``), and a 50-epoch
-run still yields thousands of points per device.
+See :mod:`cielib.hardware` for the backends and the choice of interval.
 """
 
 from __future__ import annotations
@@ -46,26 +10,16 @@ import math
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cielib.checks import check_choice
+from cielib.hardware._nvml import _describe, _is_not_supported, _shutdown_quietly, _visible_indices
 
-__all__ = [
-    "BACKENDS",
-    "GPU_METRICS",
-    "CPU_METRICS",
-    "DEFAULT_INTERVAL",
-    "Sampler",
-    "keras_callback",
-    "save",
-    "smooth",
-]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # one logger, ``cielib.hardware``, for the whole package
 
 BACKENDS = ("auto", "nvml", "cpu")
 DEFAULT_INTERVAL = 0.5
@@ -83,10 +37,6 @@ _ID_COLUMNS = ("t", "backend", "device")
 # Live child processes are re-listed this often: listing scans every process on the
 # machine (~0.5 ms per 70 processes), too dear for every tick on a busy host.
 _CHILDREN_RESCAN_S = 10.0
-_NVML_NOT_SUPPORTED = 3  # NVML_ERROR_NOT_SUPPORTED, for fakes without the class
-
-
-# ----------------------------------------------------------------------------- sampler
 
 
 class Sampler:
@@ -466,81 +416,6 @@ class Sampler:
             log.info("hardware sampler: %s", text)
 
 
-def _visible_indices(count: int, cvd: str | None, nvml: Any) -> tuple[list[int], str]:
-    """NVML indices that CUDA_VISIBLE_DEVICES leaves visible, and a note if it is set.
-
-    Entries are indices, GPU UUIDs (prefixes allowed, as CUDA allows) or MIG UUIDs;
-    like CUDA, parsing stops at the first entry that names no device. NVML reports
-    no per-instance utilization for MIG, so a MIG entry samples its parent GPU.
-    """
-    if cvd is None:
-        return list(range(count)), ""
-    out: list[int] = []
-    mig = False
-    for entry in (e.strip() for e in cvd.split(",")):
-        idx = None
-        if entry.lstrip("-").isdigit():
-            n = int(entry)
-            idx = n if 0 <= n < count else None
-        elif entry.startswith("MIG-"):
-            idx = _index_of_mig(nvml, entry)
-            mig = mig or idx is not None
-        elif entry.startswith("GPU-"):
-            idx = _index_of_uuid(nvml, entry, count)
-        if idx is None:
-            break
-        if idx not in out:
-            out.append(idx)
-    note = f"CUDA_VISIBLE_DEVICES={cvd!r}"
-    if mig:
-        note += "; MIG instances: their whole parent GPU is sampled"
-    return out, note if out else f"{note} hides every GPU"
-
-
-def _index_of_uuid(nvml: Any, uuid: str, count: int) -> int | None:
-    try:
-        return int(nvml.nvmlDeviceGetIndex(nvml.nvmlDeviceGetHandleByUUID(uuid)))
-    except Exception:
-        pass
-    for i in range(count):  # CUDA accepts UUID prefixes: compare with every device's
-        try:
-            u = nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i))
-        except Exception:
-            return None
-        if (u.decode() if isinstance(u, bytes) else str(u)).startswith(uuid):
-            return i
-    return None
-
-
-def _index_of_mig(nvml: Any, uuid: str) -> int | None:
-    try:
-        mig = nvml.nvmlDeviceGetHandleByUUID(uuid)
-        return int(nvml.nvmlDeviceGetIndex(nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig)))
-    except Exception:
-        return None
-
-
-def _is_not_supported(exc: BaseException, nvml: Any) -> bool:
-    cls = getattr(nvml, "NVMLError_NotSupported", None)
-    if isinstance(cls, type) and isinstance(exc, cls):
-        return True
-    code = getattr(nvml, "NVML_ERROR_NOT_SUPPORTED", _NVML_NOT_SUPPORTED)
-    return getattr(exc, "value", None) == code or type(exc).__name__ == "NVMLError_NotSupported"
-
-
-def _describe(exc: BaseException) -> str:
-    msg = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {msg}" if msg and msg != name else name
-
-
-def _shutdown_quietly(nvml: Any) -> None:
-    try:
-        nvml.nvmlShutdown()
-    except Exception:
-        pass
-
-
 def _attr(obj: Any, name: str) -> float:
     v = getattr(obj, name, None) if obj is not None else None
     return float("nan") if v is None else float(v)
@@ -577,174 +452,3 @@ def _energy_j(df: pd.DataFrame) -> tuple[float | None, str | None]:
     if all(v is not None for v in per_power):
         return float(sum(per_power)), "integrated_power"
     return None, None
-
-
-# ----------------------------------------------------------------------- keras callback
-
-_CALLBACK_CLASS: type | None = None
-
-
-def _callback_class() -> type:
-    """Build the callback class on first use: subclassing Keras needs TensorFlow."""
-    global _CALLBACK_CLASS
-    if _CALLBACK_CLASS is not None:
-        return _CALLBACK_CLASS
-    from cielib.keras import keras
-
-    class ProfileCallback(keras.callbacks.Callback):
-        """Starts/stops a :class:`Sampler` around ``fit`` and times epochs and steps.
-
-        Epoch seconds include validation (as ``train.fit``'s ``seconds`` do);
-        ``train_seconds`` span the first training step's start to the last one's end.
-        ``images_per_s = batch_size * steps / seconds``; the last batch of an epoch
-        may be partial, so this over-counts by less than one batch per epoch.
-        """
-
-        def __init__(self, sampler: Sampler | None, batch_size: int | None) -> None:
-            super().__init__()
-            # The step hooks read no metric values; saying so spares Keras from
-            # converting (and so synchronising) the batch logs to NumPy every step.
-            self._supports_tf_logs = True
-            self.sampler = sampler
-            self.batch_size = batch_size
-            self._started_sampler = False
-            self._rows: list[dict[str, Any]] = []
-            self._steps: list[float] = []
-            self._epoch_steps: list[float] = []
-            self._epoch = 0
-            self._t_epoch = self._t_step = 0.0
-            self._t_first = self._t_last = None
-
-        @property
-        def step_times(self) -> np.ndarray:
-            """Every training step's duration in seconds, in order, over all epochs."""
-            return np.asarray(self._steps, dtype=float)
-
-        def epoch_table(self) -> pd.DataFrame:
-            """One row per finished epoch: ``epoch`` (1-based), ``seconds``,
-            ``steps``, ``median_step_s``, ``images_per_s``, ``train_seconds``."""
-            cols = ["epoch", "seconds", "steps", "median_step_s", "images_per_s", "train_seconds"]
-            return pd.DataFrame(self._rows, columns=cols)
-
-        def on_train_begin(self, logs: dict | None = None) -> None:
-            self._rows, self._steps = [], []
-            if self.batch_size is None:
-                bs = (self.params or {}).get("batch_size")
-                self.batch_size = int(bs) if bs else None
-            if self.sampler is not None and not self.sampler.running:
-                self.sampler.start()  # raises before training if already used
-                self._started_sampler = True
-
-        def on_train_end(self, logs: dict | None = None) -> None:
-            if self._started_sampler:
-                self.sampler.stop()
-                self._started_sampler = False
-
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self._epoch = epoch + 1
-            self._epoch_steps = []
-            self._t_first = self._t_last = None
-            self._t_epoch = time.perf_counter()
-
-        def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
-            self._t_step = time.perf_counter()
-            if self._t_first is None:
-                self._t_first = self._t_step
-
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            self._t_last = time.perf_counter()
-            self._epoch_steps.append(self._t_last - self._t_step)
-            if self.batch_size is None and logs and logs.get("size"):
-                self.batch_size = int(logs["size"])  # older Keras reports it per batch
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            seconds = time.perf_counter() - self._t_epoch
-            steps = len(self._epoch_steps)
-            self._steps.extend(self._epoch_steps)
-            if self.batch_size is None and steps:
-                log.warning("hardware callback: batch size unknown; pass keras_callback(batch_size=...)")
-            images = self.batch_size * steps if self.batch_size else float("nan")
-            self._rows.append({
-                "epoch": self._epoch,
-                "seconds": seconds,
-                "steps": steps,
-                "median_step_s": float(np.median(self._epoch_steps)) if steps else float("nan"),
-                "images_per_s": images / seconds if seconds > 0 else float("nan"),
-                "train_seconds": (self._t_last - self._t_first) if steps else float("nan"),
-            })
-
-    _CALLBACK_CLASS = ProfileCallback
-    return ProfileCallback
-
-
-def keras_callback(sampler: Sampler | None = None, *, batch_size: int | None = None) -> Any:
-    """A Keras callback that samples during ``fit`` and times epochs and steps.
-
-    The sampler (if given and not already running) starts at ``on_train_begin`` and
-    stops at ``on_train_end``. Keras skips ``on_train_end`` when ``fit`` raises; to be
-    sure the sampler stops then, wrap ``fit`` in ``with sampler:`` (the callback
-    leaves a running sampler alone). Afterwards ``callback.epoch_table()`` gives per-epoch
-    seconds, steps, median step time and images/s, and ``callback.step_times`` every
-    step's duration (the first step of the first epoch includes graph tracing; on a
-    GPU, step times are what the host sees: dispatch plus any wait for the device).
-
-    Args:
-        sampler: What to run during ``fit``; ``None`` only times.
-        batch_size: Images per step, for images/s. Keras 2.x does not pass it to
-            callbacks, so give it unless the logs or params carry it.
-    """
-    if sampler is not None and not isinstance(sampler, Sampler):
-        raise TypeError(f"sampler must be a cielib.hardware.Sampler or None, got {type(sampler).__name__}")
-    bad_batch = isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    if batch_size is not None and bad_batch:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return _callback_class()(sampler, batch_size)
-
-
-# --------------------------------------------------------------------------- files, plots
-
-
-def save(sampler: Sampler, directory: str | os.PathLike) -> dict[str, Any]:
-    """Write ``utilization.csv`` (the tidy trace) into ``directory``; return the summary.
-
-    The caller stores the summary in the run's ``metrics.json``. The sampler should be
-    stopped; a running one is saved as it stands.
-    """
-    if not isinstance(sampler, Sampler):
-        raise TypeError(f"expected a Sampler, got {type(sampler).__name__}")
-    if sampler.backend is None:
-        raise ValueError("the sampler was never started: nothing to save")
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    sampler.samples.to_csv(out / "utilization.csv", index=False)
-    return sampler.summary()
-
-
-def smooth(df: pd.DataFrame, *, column: str, window_s: float) -> pd.DataFrame:
-    """Centred rolling mean of ``column`` over ``window_s`` seconds, per device.
-
-    Utilization traces are spiky (the paper smoothed its Figures 22 and 30 for this
-    reason). Returns a copy of ``df`` sorted by device and time with a
-    ``<column>_smooth`` column; NaNs are skipped within the window.
-    """
-    for col in ("t", column):
-        if col not in df.columns:
-            raise ValueError(f"column {col!r} not in the frame; columns: {', '.join(map(str, df.columns))}")
-    if isinstance(window_s, bool) or not isinstance(window_s, (int, float)) or not (
-        math.isfinite(window_s) and window_s > 0
-    ):
-        raise ValueError(f"window_s must be a finite number of seconds > 0, got {window_s!r}")
-    keys = ["device"] if "device" in df.columns else []
-    out = df.sort_values([*keys, "t"], kind="stable").reset_index(drop=True)
-    window = pd.Timedelta(seconds=float(window_s))
-
-    def roll(s: pd.DataFrame) -> pd.Series:
-        series = pd.Series(s[column].to_numpy(dtype=float), index=pd.to_timedelta(s["t"].to_numpy(), unit="s"))
-        return pd.Series(series.rolling(window, center=True, min_periods=1).mean().to_numpy(), index=s.index)
-
-    name = f"{column}_smooth"
-    if keys:
-        out[name] = pd.concat([roll(g) for _, g in out.groupby("device", sort=False)]).sort_index()
-    else:
-        out[name] = roll(out)
-    return out
