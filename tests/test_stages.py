@@ -85,7 +85,8 @@ def test_readme_what_runs_table_matches_the_stage_table():
     section = readme.split("## What runs", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(\w+)` \| `notebooks/(\w+)\.py` \| ([^|]+) \|", section, flags=re.M)
     assert [(name, nb) for name, nb, _ in rows] == [(s.name, s.notebook) for s in stages.STAGES]
-    per_words = {"point": "task × sparsity × seed", "model": "trained model",
+    per_words = {"seed": "task × seed (once per task with pretrained weights)",
+                 "point": "task × sparsity × seed", "model": "trained model",
                  "task": "task", "profile": "profile"}
     assert [per.strip() for _, _, per in rows] == [per_words[s.per] for s in stages.STAGES]
     whats = re.findall(r"^\| `\w+` \| `notebooks/\w+\.py` \| [^|]+ \| ([^|]+) \|", section, flags=re.M)
