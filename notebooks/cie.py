@@ -70,7 +70,7 @@ title = task_label or task
 base = preds.pop("dense")
 seeds = sorted(base)
 settings = dict(sorted(preds.items(), key=lambda kv: results.setting_order(kv[0])))
-intro = (f"## {title}: compression identified exemplars\n\n{len(seeds)} dense model(s) "
+intro = (f"**{title}**: {len(seeds)} dense model(s) "
          f"(seeds {', '.join(map(str, seeds))}) against {len(settings)} compression setting(s); "
          f"{len(y_true)} test images. Population tests at alpha = {alpha}"
          f"{', Benjamini-Hochberg corrected' if corr else ', uncorrected'}, normalization `{normalize}`; "

@@ -56,7 +56,7 @@ out = Path(run_dir)
 table = runs.table(runs_dir, inputs)  # one row per training run: key, path, metrics
 title = task_label or task
 backend = table["hw_backend"].iloc[0]
-intro = (f"## {title}: hardware use during training\n\nSampler backend: **{backend}** "
+intro = (f"**{title}**: Sampler backend: **{backend}** "
          f"({table['hw_backend_reason'].iloc[0]}); {len(table)} training runs.")
 display(Markdown(intro + results.stand_in_note(stand_in_for)))
 

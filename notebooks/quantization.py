@@ -45,7 +45,7 @@ class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_
 title = task_label or task
 order = list(quantize.TECHNIQUES)
 table["technique"] = pd.Categorical(table["technique"], categories=order, ordered=True)
-intro = (f"## {title}: post-training quantization\n\n{len(table)} quantized model(s): "
+intro = (f"**{title}**: {len(table)} quantized model(s): "
          f"techniques {', '.join(sorted(set(map(str, table['technique'])), key=order.index))}, "
          f"seeds {', '.join(map(str, sorted(table['seed'].unique())))}.")
 display(Markdown(intro + results.stand_in_note(stand_in_for)))

@@ -49,7 +49,7 @@ hist = results.histories(table)
 title = task_label or task
 class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
 many = len(class_names) > 20
-intro = (f"## {title}\n\nProfile `{profile}`: {len(table)} training runs, sparsities "
+intro = (f"**{title}**, profile `{profile}`: {len(table)} training runs, sparsities "
          f"{', '.join(f'{s:g}' for s in sorted(table['sparsity'].unique()))}, seeds "
          f"{', '.join(str(s) for s in sorted(table['seed'].unique()))}.")
 display(Markdown(intro + results.stand_in_note(stand_in_for)))

@@ -65,7 +65,7 @@ def test_tiny_profile_end_to_end_then_cached(tiny_run):
     assert "11 ran" in res.stdout
     report = project / "report" / "report.html"
     html = report.read_text()
-    for heading in ("Pruning results", "post-training quantization", "compression identified exemplars",
+    for heading in ("Training and test performance under pruning", "Quantization", "Impacted classes and images",
                     "Does the single-model schema find what the population schema finds",
                     "Hardware use while training", "Paper vs this run", "Discussion", "Appendix"):
         assert heading in html
