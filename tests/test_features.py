@@ -6,6 +6,11 @@ is): the whole model with its frozen base, and the head on features computed onc
 another process, then assembled. Histories, weights and test predictions must be
 bit-identical (``np.array_equal``), dense and with the head pruned.
 
+The workers run with ``TF_ENABLE_ONEDNN_OPTS=1`` (``ONEDNN=0 pytest ...`` to try
+without): with TensorFlow's default convolutions on an AVX2 CPU an image's activations
+change in their last bits with its position in a batch, and the two ways then differ
+by about 1e-7 (see ``cielib.features``).
+
 Run by hand: ``python tests/test_features.py features|train ...`` is the worker the
 tests start (see ``_worker``).
 """
