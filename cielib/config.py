@@ -65,6 +65,9 @@ class Task:
     # Train the head on the frozen base's cached activations (exact; only for models
     # with a frozen base, and only for runs that leave the base unpruned).
     cache_features: bool = True
+    # Force TensorFlow's oneDNN kernels on (changes results; the feature cache is exact
+    # only with them on CPUs where they are off by default).
+    onednn: bool = False
 
     def prune_params(self) -> dict[str, Any]:
         """Pruning parameters as the training notebook declares them."""
@@ -91,6 +94,7 @@ class Task:
             "weights": self.weights,
             "validation_fraction": self.validation_fraction,
             "model_options": dict(self.model_options),
+            "onednn": self.onednn,
         }
 
 
@@ -304,6 +308,7 @@ def _parse_task(name: str, raw: Any, where: str) -> Task:
         model_options=dict(options),
         stand_in_for=_typed(raw.get("stand_in_for", ""), str, f"{k}.stand_in_for", where),
         cache_features=_typed(raw.get("cache_features", True), bool, f"{k}.cache_features", where),
+        onednn=_typed(raw.get("onednn", False), bool, f"{k}.onednn", where),
         paper_task=_paper_task(raw.get("paper_task", ""), k, where),
         **prune,
     )

@@ -59,6 +59,27 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'cielib.keras' has no attribute {name!r}")
 
 
+def use_onednn(enabled: bool) -> None:
+    """Force TensorFlow's oneDNN CPU kernels on (call before TensorFlow is imported).
+
+    It changes results: TensorFlow's default convolutions on some CPUs (AVX2 without
+    AVX-512, where oneDNN is off by default) round an image's activations differently
+    depending on its position in a batch; oneDNN's do not, and the frozen-base feature
+    cache is exact only then. So a task's choice is a run parameter, part of its
+    identity. ``False`` leaves TensorFlow's own default for the CPU untouched (the
+    quick profile's results were made so).
+
+    Raises:
+        RuntimeError: TensorFlow is already imported without oneDNN forced on.
+    """
+    if not enabled:
+        return
+    if "tensorflow" in sys.modules and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "1":
+        raise RuntimeError("TensorFlow is already imported without TF_ENABLE_ONEDNN_OPTS=1, "
+                           "which this run needs: restart the kernel")
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+
+
 def configure_threads(threads: int | None) -> None:
     """Size TensorFlow's thread pools (call before any op runs).
 

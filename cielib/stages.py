@@ -88,7 +88,7 @@ def _features_params(profile: Profile, task: Task | None, key: Key) -> dict[str,
     assert task is not None
     params = {"task": task.name, "dataset": task.dataset, "model": task.model, "weights": task.weights,
               "model_options": dict(task.model_options), "batch_size": task.batch_size,
-              "threads": profile.threads}
+              "threads": profile.threads, "onednn": task.onednn}
     if task.weights == "none":
         params["seed"] = key["seed"]  # a randomly initialised base follows the seed
     return params

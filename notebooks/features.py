@@ -49,6 +49,7 @@ seed = 0  # matters only without pretrained weights: a random base follows the s
 run_dir = "runs/scratch/features-demo"  # where this run's outputs go
 data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)
 threads = 1  # TensorFlow intra- and inter-op threads, as the training runs (part of the run id)
+onednn = False  # force TensorFlow's oneDNN kernels on, as the training runs (exact cache on AVX2 CPUs)
 
 # %%
 import os
@@ -59,8 +60,11 @@ import numpy as np
 import pandas as pd
 
 import cielib
-from cielib import data, features, models, runs
-from cielib.keras import configure_threads, seed_everything
+from cielib.keras import use_onednn
+
+use_onednn(onednn)  # before TensorFlow is imported
+from cielib import data, features, models, runs  # noqa: E402
+from cielib.keras import configure_threads, seed_everything  # noqa: E402
 
 out = Path(run_dir)
 out.mkdir(parents=True, exist_ok=True)

@@ -54,6 +54,7 @@ seed = 0
 run_dir = "runs/scratch/train-demo"  # where this run's outputs go
 data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)
 threads = 1  # TensorFlow intra- and inter-op threads: they change results, so part of the run id
+onednn = False  # force TensorFlow's oneDNN kernels on (changes results; False: TensorFlow's default)
 sample_interval = 0.5  # seconds between hardware samples (GPU via NVML, else CPU)
 
 # %%
@@ -63,8 +64,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import cielib
-from cielib import data, evaluate, features, figures, hardware, models, prune, runs, train
-from cielib.keras import configure_threads, keras, seed_everything
+from cielib.keras import use_onednn
+
+use_onednn(onednn)  # before TensorFlow is imported
+from cielib import data, evaluate, features, figures, hardware, models, prune, runs, train  # noqa: E402
+from cielib.keras import configure_threads, keras, seed_everything  # noqa: E402
 
 out = Path(run_dir)
 out.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
 
 # The hardware sampler's module: imported here and only here (it may become
 # cielib.hardware; change this one line then).
-from cielib import profile as hardware  # noqa: E402
+from cielib import hardware  # noqa: E402
 
 NO_GPU = 2
 RUNS = (("dense", None), ("pruned_trainable", "trainable"), ("pruned_all", "all"))
