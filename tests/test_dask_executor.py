@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cielib import config, execute, plan, runs
+from cielib import config, execute, plan, runs, store
 from conftest import ROOT, TINY_PROFILE
 
 from cielib import dask_executor as dx
@@ -30,7 +30,7 @@ def _train_specs(tmp_path: Path, runs_dir: Path, seeds=(0, 1)) -> list[runs.RunS
     prof_path = tmp_path / "tiny.toml"
     prof_path.write_text(TINY_PROFILE)
     profile = config.load_profile(prof_path)
-    p = plan.build_plan(profile, plan.Overrides(epochs=1, seeds=list(seeds)), runs_dir=runs_dir, threads=1)
+    p = plan.build_plan(profile, plan.Overrides(epochs=1, seeds=list(seeds)), runs_dir=runs_dir)
     return p.by_stage("train")
 
 
@@ -252,7 +252,7 @@ def test_dask_matches_local_bit_for_bit_and_a_killed_worker_is_retried_once(tmp_
     assert status[killed_once].status == status[fine].status == "ran", out
     # a worker died in both attempts: reported failed, no second retry, nothing marked done
     assert status[killed_twice].status == "failed" and "KilledWorker" in status[killed_twice].error
-    assert not runs.is_done(dask_dir / "train" / killed_twice)
+    assert not store.is_done(dask_dir / "train" / killed_twice)
     for rid in (killed_once, fine):
         a = runs.load_predictions(local_dir / "train" / rid)
         b = runs.load_predictions(dask_dir / "train" / rid)
