@@ -28,19 +28,19 @@ def main(argv=None) -> int:
     keyed = [{(r.task, float(r.sparsity), int(r.seed)): r.path for r in t[t["stage"] == args.stage].itertuples()}
              for t in tables]
     old, new = keyed
-    bad = 0
+    bad = missing = 0
     for key in sorted(set(old) | set(new)):
         if key not in old or key not in new:
             print(f"{key}: only in {'new' if key in new else 'old'}")
-            bad += 1
+            missing += 1
             continue
         a, b = runs.load_predictions(old[key]), runs.load_predictions(new[key])
         diff = [name for name in ("y_true", "y_pred", "probs") if not np.array_equal(a[name], b[name])]
         if diff:
             bad += 1
             print(f"{key}: differ in {', '.join(diff)} ({int((a['y_pred'] != b['y_pred']).sum())} predictions)")
-    print(f"{len(set(old) & set(new))} {args.stage} runs compared; {bad} differ or are missing")
-    return 1 if bad else 0
+    print(f"{len(set(old) & set(new))} {args.stage} runs compared: {bad} differ; {missing} in one store only")
+    return 1 if bad or missing else 0
 
 
 if __name__ == "__main__":
