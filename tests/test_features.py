@@ -336,13 +336,13 @@ def test_gpu_check_stops_clearly_without_a_gpu():
 
 @pytest.mark.slow
 def test_gpu_check_run_plumbing_with_a_planted_nvml(monkeypatch):
-    """One short run of each kind on the CPU, NVML replaced by test_profile's fake:
+    """One short run of each kind on the CPU, NVML replaced by test_hardware's fake:
     checks the script's bookkeeping, not any GPU (the numbers are the fake's)."""
     import argparse
     import functools
     import importlib.util
 
-    from tests.test_profile import FakeNVML
+    from tests.test_hardware import FakeNVML
 
     spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
     gpu_check = importlib.util.module_from_spec(spec)
