@@ -57,6 +57,8 @@ def cie_finding(single: pd.DataFrame, *, label: str, paper_task: str | None = No
     Only techniques the paper ran for ``paper_task`` (:data:`PAPER_TECHNIQUES`) are
     compared with the paper's finding; the others are labelled as extensions.
     """
+    if single.empty:
+        return f"{label}: no compressed model was made, so there is nothing for the CIE schemas to compare."
     mean = single.groupby("setting", sort=False)["impacted_images"].mean()
     pruning = mean[mean.index.str.fullmatch(r"sparsity [\d.]+")]
     quant = mean[~mean.index.str.startswith("sparsity") & (mean.index != "float32")]

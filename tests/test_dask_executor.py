@@ -249,7 +249,10 @@ def test_dask_matches_local_bit_for_bit_and_a_killed_worker_is_retried_once(tmp_
         ex.shutdown()
     status = {r.run_id: r for r in out}
     assert [len(k.killed) for k in killers] == [1, 2], "an attempt was not caught running"
-    assert status[killed_once].status == status[fine].status == "ran", out
+    # "cached": a finished run's task was lost with a worker killed later and recomputed,
+    # and the recomputation found the run committed (the store's claim says so)
+    assert {status[killed_once].status, status[fine].status} <= {"ran", "cached"}, out
+    assert store.is_done(dask_dir / "train" / killed_once) and store.is_done(dask_dir / "train" / fine)
     # a worker died in both attempts: reported failed, no second retry, nothing marked done
     assert status[killed_twice].status == "failed" and "KilledWorker" in status[killed_twice].error
     assert not store.is_done(dask_dir / "train" / killed_twice)

@@ -103,3 +103,12 @@ def test_null_finding(beyond, expected):
     assert "more classes than every such pair in 3 of 9 (setting, seed) runs" in text
     assert "more images in 3 of 9" in text
     assert expected in text and "null mean 0.5 classes over 3 splits" in text
+
+
+def test_cie_finding_without_any_compressed_model():
+    import pandas as pd
+
+    from cielib import findings
+
+    empty = pd.DataFrame(columns=["setting", "seed", "impacted_classes", "impacted_images"])
+    assert "nothing for the CIE schemas to compare" in findings.cie_finding(empty, label="T")
