@@ -229,7 +229,7 @@ if pops:
 
 # %%
 vs_null = None
-if single_null is not None:
+if single_null is not None and len(single):  # needs compressed settings and two dense seeds
     with_population = population_null is not None  # a population count needs its null beside it
     vs_null = cie.schemas_vs_null(single, single_null, population=population if with_population else None,
                                   population_null=population_null, agreement=agree)
