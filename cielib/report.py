@@ -394,7 +394,8 @@ def _number(body: str) -> str:
             else:
                 counts[level - 1] += 1
                 counts[level:] = [0] * (4 - level)
-                num = ".".join([top(), *map(str, counts[1:level])])
+                # a heading that skips a level (### under a part's ##) is not numbered x.0.y
+                num = ".".join([top(), *(str(c) for c in counts[1:level] if c)])
             if not (counts[0] or letter):
                 return tag
             return f'{tag}<span class="secnum">{num}</span> '

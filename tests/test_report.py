@@ -159,7 +159,7 @@ def test_numbered_sections_captions_and_wide_tables(tmp_path):
     html = report.build_html(sections, out=tmp_path / "report.html", title="T").read_text()
     heads = [re.sub(r"<[^>]+>|¶", "", h).strip() for h in re.findall(r"<h[1-6] id=[^>]*>(.*?)</h[1-6]>", html)]
     assert heads[:6] == ["T", "1 Aims and method", "2 Results: Small CNN",
-                         "2.1 Training and test performance under pruning", "2.1.0.1 Confusion",
+                         "2.1 Training and test performance under pruning", "2.1.1 Confusion",
                          "2.2 Impacted classes and images"]
     assert heads[-3:] == ["A Appendix", "A.1 Environment", "A.2 Runs"] or heads[-2:] == ["A Appendix",
                                                                                          "A.1 Environment"]
