@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cielib import cluster_file as clf
 from cielib import config, execute, plan, runs, store
 from conftest import ROOT, TINY_PROFILE
 
@@ -71,8 +72,8 @@ def test_importing_cielib_does_not_import_dask():
 
 
 def test_example_slurm_file_job_script_without_slurm():
-    spec = dx.load_cluster_file(EXAMPLE)
-    cluster = dx.slurm_cluster(spec)
+    spec = clf.load_cluster_file(EXAMPLE)
+    cluster = clf.slurm_cluster(spec)
     try:
         script = cluster.job_script()
     finally:
@@ -92,9 +93,9 @@ def test_adaptive_cpu_only_cluster_file(tmp_path):
     f = tmp_path / "c.toml"
     f.write_text('[cluster]\nkind = "slurm"\npartition = "cpu"\ncores = 4\nmemory = "8GB"\n'
                  'processes = 4\nadaptive = { minimum = 0, maximum = 5 }\n')
-    spec = dx.load_cluster_file(f)
+    spec = clf.load_cluster_file(f)
     assert spec.workers == 20 and spec.adaptive == (0, 5)
-    cluster = dx.slurm_cluster(spec)
+    cluster = clf.slurm_cluster(spec)
     try:
         script = cluster.job_script()
     finally:
@@ -126,7 +127,7 @@ BASE = {"kind": "slurm", "queue": "q", "cores": 4, "memory": "8GB", "jobs": 2}
 def test_bad_cluster_tables_are_refused_naming_key_and_allowed(change, words):
     table = {k: v for k, v in {**BASE, **change}.items() if v is not None}
     with pytest.raises(dx.ClusterConfigError) as err:
-        dx.parse_cluster(table, source="site.toml")
+        clf.parse_cluster(table, source="site.toml")
     for w in words:
         assert w in str(err.value), str(err.value)
     assert "site.toml" in str(err.value)
@@ -280,14 +281,14 @@ def test_tls_scheduler_from_a_cluster_file(tmp_path):
     f = tmp_path / "tls.toml"
     f.write_text('[cluster]\nkind = "scheduler"\naddress = "tls://127.0.0.1:1"\n'
                  '[cluster.tls]\nca_file = "cert.pem"\ncert = "cert.pem"\nkey = "key.pem"\n')
-    spec = dx.load_cluster_file(f)
+    spec = clf.load_cluster_file(f)
     # a SLURM cluster file with the same table: the job script hands the workers the files
     slurm = tmp_path / "slurm-tls.toml"
     slurm.write_text(EXAMPLE.read_text().replace("# [cluster.tls]", "[cluster.tls]").replace(
         '# ca_file = "/shared/me/dask-tls/ca.pem"', 'ca_file = "cert.pem"').replace(
         '# cert = "/shared/me/dask-tls/dask.pem"', 'cert = "cert.pem"').replace(
         '# key = "/shared/me/dask-tls/dask.key"', 'key = "key.pem"'))
-    sc = dx.slurm_cluster(dx.load_cluster_file(slurm))
+    sc = clf.slurm_cluster(clf.load_cluster_file(slurm))
     try:
         worker = sc.job_script().splitlines()[-1]
     finally:
