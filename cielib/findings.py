@@ -162,12 +162,14 @@ def efficiency_finding(efficiency: pd.DataFrame, *, label: str) -> str:
     if pruned.empty:
         return f"{label}: no pruned run to compare training time with."
     ratio = pruned["time_vs_dense"]
-    text = (f"{label}: pruned training took {ratio.min():.2f}x to {ratio.max():.2f}x the dense "
-            f"model's time")
+    span = (f"{ratio.iloc[0]:.2f}x" if len(ratio) == 1
+            else f"{ratio.min():.2f}x to {ratio.max():.2f}x")
+    text = f"{label}: pruned training took {span} the dense model's time"
     not_longer = ratio[ratio <= 1]
     if not_longer.empty:
-        return (text + f"; every pruned setting ({len(ratio)}) took longer than dense training, "
-                "as the paper reported.")
+        every = ("the pruned setting" if len(ratio) == 1
+                 else f"every pruned setting ({len(ratio)})")
+        return text + f"; {every} took longer than dense training, as the paper reported."
     where = ", ".join(f"{s:g}" for s in not_longer.index)
     return (text + f"; {len(ratio) - len(not_longer)} of {len(ratio)} pruned settings took longer than "
             f"dense training and {len(not_longer)} did not (sparsity {where}); in the paper every "

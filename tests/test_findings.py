@@ -72,6 +72,11 @@ def test_efficiency_finding_says_what_the_numbers_show():
     text = findings.efficiency_finding(eff, label="T")
     assert "as the paper reported" not in text
     assert "1 of 2 pruned settings took longer than dense training and 1 did not (sparsity 0.5)" in text
+    # one pruned setting (the population profile): no "1.22x to 1.22x"
+    eff = pd.DataFrame({"time_vs_dense": [1.0, 1.22]}, index=[0.0, 0.9])
+    text = findings.efficiency_finding(eff, label="T")
+    assert "took 1.22x the dense model's time; the pruned setting took longer" in text
+    assert " to " not in text.split(";")[0]
 
 
 QUANT = pd.DataFrame({"stage": "quantize", "sparsity": 0.0,
