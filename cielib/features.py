@@ -65,6 +65,7 @@ __all__ = [
     "compute_features",
     "fingerprint",
     "load_features",
+    "predict_test",
     "save_features",
     "split_features",
     "split_frozen_base",
@@ -263,6 +264,50 @@ def assemble(base: Any, head: Any, *, name: str | None = None) -> Any:
 
 
 # ------------------------------------------------------------------------ computing
+
+
+def predict_test(net: Any, head: Any, cached_x_test: np.ndarray, x_test: np.ndarray, *,
+                 batch_size: int = 256) -> tuple[np.ndarray, dict[str, Any]]:
+    """Test-set probabilities from the head on the cached test features, checked against ``net``.
+
+    The features run already holds the base's activations for every test image, so the
+    trained head alone gives the test predictions; the whole network's pass over the
+    test images is what a cached training run of VGG-19 on a CPU otherwise spends most
+    of its time on. The saved predictions must still be the saved model's: the whole
+    network ``net`` (base + this head, what is saved and quantized) predicts the first
+    ``batch_size`` test images, in the same batch as the head saw them, and must give
+    bit-identical probabilities. If it does not (a base whose activations depend on the
+    batch, e.g. without oneDNN on some CPUs), ``net`` predicts every test image instead.
+
+    Args:
+        net: The assembled whole network (:func:`assemble` of ``base`` and ``head``).
+        head: The trained (stripped) head that ``net`` was assembled from.
+        cached_x_test: The features run's ``x_test`` (the base's activations).
+        x_test: The same test images, preprocessed for ``net``.
+        batch_size: Prediction batch size (as ``cielib.train.predict_proba``'s).
+
+    Returns:
+        ``(probs, info)``: float32 ``(N, n_classes)`` probabilities, and
+        ``{"predictions_from": "cached features" | "whole network",
+        "predictions_checked": images compared, "predictions_check_max_abs_diff": float}``.
+    """
+    from cielib.train import predict_proba
+
+    if len(cached_x_test) != len(x_test):
+        raise ValueError(
+            f"cached_x_test has {len(cached_x_test)} images but x_test has {len(x_test)}: "
+            "they must be the same test set"
+        )
+    probs = predict_proba(head, cached_x_test, batch_size=batch_size)
+    n = min(len(x_test), int(batch_size))
+    check = predict_proba(net, x_test[:n], batch_size=batch_size)
+    diff = float(np.max(np.abs(check - probs[:n]))) if n else 0.0
+    if np.array_equal(check, probs[:n]):
+        return probs, {"predictions_from": "cached features", "predictions_checked": n,
+                       "predictions_check_max_abs_diff": diff}
+    return predict_proba(net, x_test, batch_size=batch_size), {
+        "predictions_from": "whole network", "predictions_checked": n,
+        "predictions_check_max_abs_diff": diff}
 
 
 def compute_features(base: Any, x: np.ndarray, *, batch_size: int) -> np.ndarray:

@@ -168,7 +168,8 @@ measured_sparsity = 0.0
 if pruning is not None:
     net = prune.strip(net)
 if base is not None:  # base + trained head: the whole network is saved, evaluated, quantized
-    net = features.assemble(base, net)
+    head = net
+    net = features.assemble(base, head)
 if pruning is not None:
     measured_sparsity = prune.check_sparsity(net, sparsity, tolerance=0.01, layers=prune_layers)
 layer_sparsity = prune.sparsity_report(net, layers=prune_layers)
@@ -185,9 +186,17 @@ plt.show()
 #
 # The predictions are saved in the one schema every analysis reads
 # (`y_true`, `y_pred`, `probs`), so Keras and TFLite models are treated alike later.
+# With cached features the head predicts from the base's cached test activations, and
+# the whole network must give bit-identical probabilities on the first batch of test
+# images (otherwise it predicts them all): the predictions are the saved model's.
 
 # %%
-probs = train.predict_proba(net, prep(ds.x_test))
+if base is not None:
+    assert np.array_equal(cached.y_test, ds.y_test), "the features run's test labels differ"
+    probs, predicted = features.predict_test(net, head, cached.x_test, prep(ds.x_test))
+else:
+    probs, predicted = train.predict_proba(net, prep(ds.x_test)), {"predictions_from": "whole network"}
+print(predicted)
 y_pred = probs.argmax(axis=1)
 runs.save_predictions(out / runs.PREDICTIONS, y_true=ds.y_test, y_pred=y_pred, probs=probs)
 size = prune.saved_sizes(net, out)  # model.keras without optimizer state, and its gzip size
@@ -195,6 +204,7 @@ test_metrics = evaluate.summary_metrics(ds.y_test, y_pred, probs=probs, n_classe
 metrics = {
     **test_metrics,
     "measured_sparsity": float(measured_sparsity),
+    **predicted,
     "model_bytes": size["model_bytes"],
     "gzip_bytes": size["gzip_bytes"],
     "pruning": pruning.to_dict() if pruning is not None else None,

@@ -303,6 +303,26 @@ def test_split_features_is_the_training_runs_split_of_the_images():
     assert not np.array_equal(a, b), "the split follows the training run's seed"
 
 
+def test_predict_test_falls_back_to_the_whole_network_when_the_cache_disagrees():
+    """Features that are not the base's (here: shifted by 1e-3) fail the check on the first
+    batch, and every test image is then predicted by the whole network."""
+    from cielib import train
+
+    model = tiny_frozen()
+    base, head = features.split_frozen_base(model)
+    net = features.assemble(base, head, name="tiny")
+    ds, prep = _digits()
+    x_test = prep(ds.x_test)
+    cached = features.compute_features(base, x_test, batch_size=BATCH)
+    whole = train.predict_proba(net, x_test, batch_size=64)
+    probs, info = features.predict_test(net, head, cached + 1e-3, x_test, batch_size=64)
+    assert info["predictions_from"] == "whole network" and info["predictions_checked"] == 64
+    assert info["predictions_check_max_abs_diff"] > 0
+    assert np.array_equal(probs, whole)
+    with pytest.raises(ValueError, match="cached_x_test has 3 images but x_test has"):
+        features.predict_test(net, head, cached[:3], x_test)
+
+
 def test_fingerprint_tracks_the_weights():
     a, b = tiny_frozen(), tiny_frozen()
     b.set_weights(a.get_weights())
@@ -410,9 +430,12 @@ def _worker(argv: list[str]) -> None:
                         batch_size=BATCH, callbacks=callbacks)
     net = prune.strip(net)
     head_sparsity = prune.measured_sparsity(net, layers="trainable") if sparsity else 0.0
-    if way == "cached":
-        net = features.assemble(base, net, name="tiny")
-    probs = train.predict_proba(net, prep(ds.x_test))
+    if way == "cached":  # as the train notebook: the head on the cached test features, checked
+        head = net
+        net = features.assemble(base, head, name="tiny")
+        probs, predicted = features.predict_test(net, head, feats.x_test, prep(ds.x_test))
+    else:
+        probs, predicted = train.predict_proba(net, prep(ds.x_test)), {}
     np.savez(
         out,
         probs=probs,
@@ -422,6 +445,7 @@ def _worker(argv: list[str]) -> None:
         **{f"h_{c}": history[c].to_numpy() for c in ("loss", "accuracy", "val_loss", "val_accuracy")},
         sparsity=prune.measured_sparsity(net, layers="trainable"),
         head_sparsity=head_sparsity,
+        predictions_from=predicted.get("predictions_from", "whole network"),
     )
 
 
@@ -456,8 +480,12 @@ def _assert_identical(whole: dict, cached: dict) -> None:
     assert whole["n_layers"] == cached["n_layers"]
     assert list(whole["names"]) == list(cached["names"]), "assembled model differs in layout"
     diffs = {k: float(np.max(np.abs(whole[k].astype(float) - cached[k].astype(float))))
-             for k in whole if k not in ("names",) and not np.array_equal(whole[k], cached[k])}
+             for k in whole if k not in ("names", "predictions_from")
+             and not np.array_equal(whole[k], cached[k])}
     assert not diffs, f"not bit-identical (max abs difference per array): {diffs}"
+    # the cached run's test predictions came from the head on the cached test features
+    # (checked against its whole network), and equal the whole-model run's bit for bit
+    assert str(cached["predictions_from"]) == "cached features"
 
 
 @pytest.mark.slow

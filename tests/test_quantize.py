@@ -342,3 +342,21 @@ def test_evaluating_needs_no_tensorflow(trained, tmp_path):
     """)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("b1_s, repeats, warmup", [(1e-4, 10, 2), (0.004, 9, 1), (0.02, 3, 1)])
+def test_speed_times_fewer_large_batches_for_a_slow_model(monkeypatch, b1_s, repeats, warmup):
+    """A batch of 256 that takes seconds (VGG-19 on one thread) is timed 3 times, not 10;
+    a small model's timing is unchanged (10 after 2 warm-ups)."""
+    calls = []
+
+    def fake_latency(classifier, x, *, batch_size, warmup, repeats):
+        calls.append((batch_size, warmup, repeats))
+        median = b1_s if batch_size == 1 else b1_s * batch_size * 0.7
+        return {"median_s": median, "images_per_s": batch_size / median, "num_threads": 1}
+
+    monkeypatch.setattr(quantize, "latency", fake_latency)
+    out = quantize.speed(object(), np.zeros((256, 4, 4, 1), np.float32))
+    assert calls == [(1, 5, 50), (256, warmup, repeats)]
+    assert out["speed_repeats"] == repeats
+    assert out["latency_b1_ms"] == pytest.approx(b1_s * 1e3)
