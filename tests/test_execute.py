@@ -71,3 +71,21 @@ def test_done_runs_are_not_submitted(tmp_path):
     ex = FakeExecutor()
     out = execute.run_plan(specs, runs_dir=tmp_path, executor=ex)
     assert ex.order == [] and {r.status for r in out} == {"cached"}
+
+
+def test_the_deepest_ready_run_starts_first(tmp_path):
+    """A run whose upstream just finished (a quantize run) starts before other ready
+    runs of an earlier stage, whatever the plan's order; without this, a long quantize
+    run waited for every training run and then ran alone."""
+
+    class OneAtATime(FakeExecutor):
+        capacity = 1
+
+    a1, a2, a3 = (runs.RunSpec("train", "train.py", {"name": n}) for n in ("a1", "a2", "a3"))
+    q1 = runs.RunSpec("quantize", "quantize.py", {"name": "q1"}, upstream=(a1.run_id,))
+    r = runs.RunSpec("results", "results.py", {"name": "r"},
+                     upstream=(a1.run_id, a2.run_id, a3.run_id))
+    ex = OneAtATime()
+    out = execute.run_plan([a1, a2, a3, r, q1], runs_dir=tmp_path, executor=ex)
+    assert ex.order == ["a1", "q1", "a2", "a3", "r"]
+    assert {x.status for x in out} == {"ran"}
