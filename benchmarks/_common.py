@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,20 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def run_all(root: Path, *args: str) -> tuple[float, str]:
+    """Wall time and stdout of one ``run_all.py --quiet`` with its store in ``root``.
+
+    The project's notebooks and cielib are this checkout's; ``CIELIB_ROOT`` puts the
+    run store and report under ``root``. Stops the benchmark when the run fails.
+    """
+    env = {**os.environ, "CIELIB_ROOT": str(root)}
+    start = time.perf_counter()
+    res = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--quiet", *args],
+                         env=env, cwd=root, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if res.returncode != 0:
+        raise SystemExit(f"run_all.py {' '.join(args)} failed ({res.returncode}):\n"
+                         f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
+    return wall, res.stdout

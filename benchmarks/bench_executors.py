@@ -17,29 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from _common import ROOT, machine_info, write_result
+from _common import machine_info, run_all, write_result
 
 from cielib import runs
-
-
-def run_all(root: Path, *args: str) -> float:
-    """Wall time of one ``run_all.py`` invocation in ``root``; stops on failure."""
-    env = {**os.environ, "CIELIB_ROOT": str(root)}
-    start = time.perf_counter()
-    res = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--quiet", *args],
-                         env=env, cwd=root, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if res.returncode != 0:
-        raise SystemExit(f"run_all.py {' '.join(args)} failed ({res.returncode}):\n"
-                         f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
-    return wall
 
 
 def same_predictions(a: Path, b: Path) -> dict[str, int]:
@@ -73,7 +57,7 @@ def main() -> None:
         root = base / kind
         root.mkdir(parents=True, exist_ok=True)
         load0 = os.getloadavg()[0]
-        wall = run_all(root, "--profile", args.profile, "--jobs", str(args.jobs), "--executor", kind)
+        wall, _ = run_all(root, "--profile", args.profile, "--jobs", str(args.jobs), "--executor", kind)
         out[kind] = {"wall_s": wall, "runs": len(runs.table(root / "runs")), "loadavg_before": load0,
                      "loadavg_after": os.getloadavg()[0]}
         print(json.dumps({kind: out[kind]}), flush=True)

@@ -17,24 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _common import ROOT, machine_info, write_result
-
-
-def run(root: Path, *args: str) -> tuple[float, str]:
-    env = {**os.environ, "CIELIB_ROOT": str(root)}
-    start = time.perf_counter()
-    res = subprocess.run([sys.executable, str(ROOT / "run_all.py"), "--quiet", *args],
-                         env=env, cwd=root, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if res.returncode != 0:
-        raise SystemExit(f"run_all.py failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
-    return wall, res.stdout
+from _common import machine_info, run_all, write_result
 
 
 def notebook_seconds(root: Path) -> tuple[float, int]:
@@ -56,12 +42,12 @@ def main() -> None:
         root = base / f"jobs{jobs}"
         root.mkdir(parents=True, exist_ok=True)
         load0 = os.getloadavg()[0]
-        wall, _ = run(root, "--profile", args.profile, "--jobs", str(jobs))
+        wall, _ = run_all(root, "--profile", args.profile, "--jobs", str(jobs))
         compute, n = notebook_seconds(root)
         out[f"cold_jobs{jobs}"] = {"wall_s": wall, "notebook_compute_s": compute, "runs": n,
                                    "overhead_ratio": wall / compute, "loadavg_before": load0}
         print(json.dumps({f"cold_jobs{jobs}": out[f"cold_jobs{jobs}"]}), flush=True)
-    wall, stdout = run(base / "jobs2", "--profile", args.profile)
+    wall, stdout = run_all(base / "jobs2", "--profile", args.profile)
     out["warm"] = {"wall_s": wall, "all_cached": "every run was already done" in stdout
                    or "cached" in stdout}
     out["speedup_jobs2_vs_jobs1"] = out["cold_jobs1"]["wall_s"] / out["cold_jobs2"]["wall_s"]
