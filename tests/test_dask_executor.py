@@ -352,3 +352,21 @@ def test_gpu_runs_wait_for_the_gpu_worker_and_shutdown_cancels_them(tmp_path):
     procs = [psutil.Process(p) for p in (*tree, *pids.values()) if psutil.pid_exists(p)]
     gone, alive = psutil.wait_procs(procs, timeout=15)
     assert not alive, [p.cmdline() for p in alive]  # no orphaned worker or kernel keeps running
+
+
+def test_the_nannys_environment_is_undone_for_the_kernels(monkeypatch):
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 (training ~2x slower here) and one
+    BLAS thread; a worker removes them before a run starts its kernel, but keeps a value
+    someone set differently."""
+    import dask
+    import distributed  # noqa: F401 (its configuration)
+
+    nanny = dask.config.get("distributed.nanny.pre-spawn-environ")
+    assert nanny.get("MALLOC_TRIM_THRESHOLD_") is not None, "Dask's default changed: re-check"
+    for key, value in nanny.items():
+        monkeypatch.setenv(key, str(value))
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # not the nanny's: someone chose it
+    removed = dx.undo_nanny_environ()
+    assert "MALLOC_TRIM_THRESHOLD_" in removed and "MALLOC_TRIM_THRESHOLD_" not in os.environ
+    assert "OMP_NUM_THREADS" not in removed and os.environ["OMP_NUM_THREADS"] == "7"
+    assert dx.undo_nanny_environ() == {}
