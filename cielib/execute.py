@@ -179,8 +179,7 @@ def run_plan(
             depth[rid] = 1 + max(map(depth_of, ups)) if ups else 0
         return depth[rid]
 
-    index = {rid: i for i, rid in enumerate(by_id)}
-    priority = sorted(by_id, key=lambda rid: (-depth_of(rid), index[rid]))
+    priority = sorted(by_id, key=lambda rid: -depth_of(rid))  # stable: plan order among equals
     pending = dict(by_id)
     ok: set[str] = {rid for rid, s in by_id.items()
                      if not s.force and store.is_done(runs.run_path(runs_dir, s.stage, rid))}

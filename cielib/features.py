@@ -305,7 +305,10 @@ def predict_test(net: Any, head: Any, cached_x_test: np.ndarray, x_test: np.ndar
     if np.array_equal(check, probs[:n]):
         return probs, {"predictions_from": "cached features", "predictions_checked": n,
                        "predictions_check_max_abs_diff": diff}
-    return predict_proba(net, x_test, batch_size=batch_size), {
+    # the first batch is already the whole network's; the rest batch as one call would
+    if n < len(x_test):
+        check = np.concatenate([check, predict_proba(net, x_test[n:], batch_size=batch_size)])
+    return check, {
         "predictions_from": "whole network", "predictions_checked": n,
         "predictions_check_max_abs_diff": diff}
 
