@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cielib import paths
+from cielib.keras import ONEDNN
 from cielib.data import DATASETS
 from cielib.models import MODELS
 from cielib.paper import PAPER_TASKS
@@ -65,9 +66,6 @@ class Task:
     # Train the head on the frozen base's cached activations (exact; only for models
     # with a frozen base, and only for runs that leave the base unpruned).
     cache_features: bool = True
-    # Force TensorFlow's oneDNN kernels on (changes results; the feature cache is exact
-    # only with them on CPUs where they are off by default).
-    onednn: bool = False
 
     def prune_params(self) -> dict[str, Any]:
         """Pruning parameters as the training notebook declares them."""
@@ -94,7 +92,7 @@ class Task:
             "weights": self.weights,
             "validation_fraction": self.validation_fraction,
             "model_options": dict(self.model_options),
-            "onednn": self.onednn,
+            "onednn": ONEDNN,  # one kernel choice for every run (cielib.keras)
         }
 
 
@@ -250,6 +248,9 @@ def _typed(value: Any, kind: type | tuple[type, ...], key: str, where: str) -> A
 def _parse_task(name: str, raw: Any, where: str) -> Task:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: [tasks.{name}] must be a table")
+    if "onednn" in raw:
+        raise ConfigError(f"{where}: [tasks.{name}] onednn: every run uses oneDNN's kernels "
+                          "(one choice for every profile, cielib.keras.ONEDNN); remove the key")
     bad = set(raw) - set(_TASK_FIELDS)
     if bad:
         raise ConfigError(
@@ -308,7 +309,6 @@ def _parse_task(name: str, raw: Any, where: str) -> Task:
         model_options=dict(options),
         stand_in_for=_typed(raw.get("stand_in_for", ""), str, f"{k}.stand_in_for", where),
         cache_features=_typed(raw.get("cache_features", True), bool, f"{k}.cache_features", where),
-        onednn=_typed(raw.get("onednn", False), bool, f"{k}.onednn", where),
         paper_task=_paper_task(raw.get("paper_task", ""), k, where),
         **prune,
     )

@@ -15,6 +15,14 @@ import sys
 from typing import Any
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
+#: The one kernel choice of every run: TensorFlow's oneDNN CPU kernels, on. TensorFlow
+#: turns them on by default on AVX-512 Intel CPUs and leaves them off on AVX2 AMD ones,
+#: so without this the same profile would compute with different kernels (and give
+#: different numbers) on the two machine types; with them a frozen base's activations
+#: are batch-position-invariant (the feature cache is exact) and training is ~1.5x faster
+#: on the AMD machines. Every training and features run records it in its parameters.
+ONEDNN = True
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1" if ONEDNN else "0")
 # Quieten TensorFlow's C++ start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -59,25 +67,23 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'cielib.keras' has no attribute {name!r}")
 
 
-def use_onednn(enabled: bool) -> None:
-    """Force TensorFlow's oneDNN CPU kernels on (call before TensorFlow is imported).
+def use_onednn(enabled: bool = ONEDNN) -> None:
+    """Set TensorFlow's oneDNN CPU kernels on or off (call before TensorFlow is imported).
 
     It changes results: TensorFlow's default convolutions on some CPUs (AVX2 without
     AVX-512, where oneDNN is off by default) round an image's activations differently
     depending on its position in a batch; oneDNN's do not, and the frozen-base feature
-    cache is exact only then. So a task's choice is a run parameter, part of its
-    identity. ``False`` leaves TensorFlow's own default for the CPU untouched (the
-    quick profile's results were made so).
+    cache is exact only then. Every profile runs with :data:`ONEDNN` (on), recorded as
+    a run parameter; ``False`` is for trying TensorFlow's other kernels by hand.
 
     Raises:
-        RuntimeError: TensorFlow is already imported without oneDNN forced on.
+        RuntimeError: TensorFlow is already imported with the other setting.
     """
-    if not enabled:
-        return
-    if "tensorflow" in sys.modules and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != "1":
-        raise RuntimeError("TensorFlow is already imported without TF_ENABLE_ONEDNN_OPTS=1, "
+    want = "1" if enabled else "0"
+    if "tensorflow" in sys.modules and os.environ.get("TF_ENABLE_ONEDNN_OPTS") != want:
+        raise RuntimeError(f"TensorFlow is already imported without TF_ENABLE_ONEDNN_OPTS={want}, "
                            "which this run needs: restart the kernel")
-    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = want
 
 
 def configure_threads(threads: int | None) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cielib.config import Profile, Task
+from cielib.keras import ONEDNN
 from cielib.models import MODELS
 from cielib.runs import KEY_FIELDS
 from cielib.quantize import REFERENCE_TECHNIQUE
@@ -88,7 +89,7 @@ def _features_params(profile: Profile, task: Task | None, key: Key) -> dict[str,
     assert task is not None
     params = {"task": task.name, "dataset": task.dataset, "model": task.model, "weights": task.weights,
               "model_options": dict(task.model_options), "batch_size": task.batch_size,
-              "threads": profile.threads, "onednn": task.onednn}
+              "threads": profile.threads, "onednn": ONEDNN}
     if task.weights == "none":
         params["seed"] = key["seed"]  # a randomly initialised base follows the seed
     return params

@@ -49,7 +49,7 @@ seed = 0  # matters only without pretrained weights: a random base follows the s
 run_dir = "runs/scratch/features-demo"  # where this run's outputs go
 data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)
 threads = 1  # TensorFlow intra- and inter-op threads, as the training runs (part of the run id)
-onednn = False  # force TensorFlow's oneDNN kernels on, as the training runs (exact cache on AVX2 CPUs)
+onednn = True  # TensorFlow's oneDNN kernels, as the training runs (the cache is exact with them)
 
 # %%
 import os

@@ -54,7 +54,7 @@ seed = 0
 run_dir = "runs/scratch/train-demo"  # where this run's outputs go
 data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)
 threads = 1  # TensorFlow intra- and inter-op threads: they change results, so part of the run id
-onednn = False  # force TensorFlow's oneDNN kernels on (changes results; False: TensorFlow's default)
+onednn = True  # TensorFlow's oneDNN kernels: on in every profile (they change results)
 sample_interval = 0.5  # seconds between hardware samples (GPU via NVML, else CPU)
 
 # %%

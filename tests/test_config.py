@@ -111,3 +111,23 @@ def test_pruning_values_parse():
     d["tasks"]["a"].update(prune_from="baseline", prune_epochs=2, prune_schedule="constant")
     t = parse_profile(d).task("a")
     assert t.prune_params()["prune_from"] == "baseline" and t.prune_epochs == 2
+
+
+def test_onednn_is_one_choice_for_every_profile():
+    """Every shipped profile's training and features parameters record oneDNN on, and
+    a task that tries to choose otherwise is refused (one kernel choice, in one place)."""
+    from cielib import stages
+    from cielib.keras import ONEDNN
+
+    assert ONEDNN is True
+    for name in config.available_profiles():
+        if name.startswith("cluster"):
+            continue
+        prof = config.load_profile(name)
+        for task in prof.tasks:
+            assert task.train_params()["onednn"] is True, (name, task.name)
+            assert stages._features_params(prof, task, {"seed": 0})["onednn"] is True
+    d = base()
+    d["tasks"]["a"]["onednn"] = False
+    with pytest.raises(ConfigError, match="onednn"):
+        parse_profile(d)

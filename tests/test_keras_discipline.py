@@ -34,3 +34,25 @@ def test_tf_keras_is_keras2_after_importing_cielib():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
+
+
+def test_importing_cielib_turns_onednn_on_before_tensorflow():
+    """The kernel choice is made when cielib.keras is imported, before TensorFlow, on
+    every CPU type (TensorFlow's own default differs between AMD and Intel machines);
+    a notebook that asks for the other choice after TensorFlow is imported is refused."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    code = (
+        "import os, cielib.keras as k\n"
+        "assert os.environ['TF_ENABLE_ONEDNN_OPTS'] == '1'\n"
+        "k.use_onednn(True)\n"
+        "import tensorflow\n"
+        "try:\n"
+        "    k.use_onednn(False)\n"
+        "except RuntimeError as e:\n"
+        "    print('refused', e)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused" in result.stdout and "TF_ENABLE_ONEDNN_OPTS=0" in result.stdout
