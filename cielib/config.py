@@ -117,6 +117,27 @@ class Profile:
     cie_correction: str = "none"
     # GPUs the profile asks for: on a Dask cluster each training run reserves one.
     gpus: int = 0
+    # Seeds of the models compressed from scratch (pruned while training): disjoint from
+    # the dense seeds, so a compressed population is independent of the dense one, as
+    # the paper's "independent VGG-19 models" and Hooker et al.'s populations are. Empty:
+    # each dense seed plus ``compressed_seed_offset``. The i-th compressed seed is
+    # compared with the i-th dense seed (both sorted) by the single-model schema.
+    # Quantized models and models fine-tuned from a dense baseline keep that baseline's
+    # seed: they are derived from it, so those comparisons are paired.
+    compressed_seeds: tuple[int, ...] = ()
+    compressed_seed_offset: int = 1000
+
+    def independent_seeds(self) -> tuple[int, ...]:
+        """The seeds of the models compressed from scratch (disjoint from ``seeds``)."""
+        return self.compressed_seeds or tuple(s + self.compressed_seed_offset for s in self.seeds)
+
+    def seeds_for(self, task: "Task", sparsity: float) -> tuple[int, ...]:
+        """The seeds a task trains at a sparsity: the dense seeds for the dense models and
+        for pruning that fine-tunes them (paired); independent seeds for pruning from
+        scratch."""
+        if sparsity == 0 or task.prune_from == "baseline":
+            return self.seeds
+        return self.independent_seeds()
 
     def task(self, name: str) -> Task:
         for t in self.tasks:
@@ -134,7 +155,8 @@ class Profile:
 _TASK_FIELDS = {f.name: f for f in dataclasses.fields(Task) if f.name != "name"}
 _REQUIRED_TASK = {"dataset", "model", "optimizer", "learning_rate", "epochs", "batch_size"}
 _PROFILE_KEYS = {"name", "description", "sparsities", "techniques", "seeds", "quantize_pruned",
-                 "representative_size", "threads", "cie_correction", "gpus"}
+                 "representative_size", "threads", "cie_correction", "gpus", "compressed_seeds",
+                 "compressed_seed_offset"}
 
 
 def available_profiles() -> list[str]:
@@ -195,7 +217,7 @@ def parse_profile(raw: dict[str, Any], *, source: str = "<dict>") -> Profile:
     if not isinstance(tasks_raw, dict) or not tasks_raw:
         raise ConfigError(f"{where}: needs at least one [tasks.<name>] table")
     tasks = tuple(_parse_task(n, t, where) for n, t in tasks_raw.items())
-    return Profile(
+    return check_seed_design(Profile(
         name=_typed(prof["name"], str, "profile.name", where),
         description=_typed(prof.get("description", ""), str, "profile.description", where),
         tasks=tasks,
@@ -209,7 +231,27 @@ def parse_profile(raw: dict[str, Any], *, source: str = "<dict>") -> Profile:
         cie_correction=_choice(prof.get("cie_correction", "none"), CIE_CORRECTIONS,
                                "profile.cie_correction", where),
         gpus=_count(prof.get("gpus", 0), "profile.gpus", where),
-    )
+        compressed_seeds=(validate_seeds(prof["compressed_seeds"], where=f"{where}: compressed_seeds")
+                          if "compressed_seeds" in prof else ()),
+        compressed_seed_offset=_positive(prof.get("compressed_seed_offset", 1000),
+                                         "profile.compressed_seed_offset", where),
+    ), where=where)
+
+
+def check_seed_design(profile: Profile, *, where: str = "profile") -> Profile:
+    """Refuse compressed-from-scratch seeds that overlap the dense seeds.
+
+    Why: a compressed model trained with a dense model's seed starts from the same
+    weights and holds out the same validation images, so the two are not independent
+    and every comparison between the populations is biased toward "no change".
+    """
+    shared = sorted(set(profile.seeds) & set(profile.independent_seeds()))
+    if shared:
+        source = ("compressed_seeds" if profile.compressed_seeds
+                  else f"seeds + compressed_seed_offset ({profile.compressed_seed_offset})")
+        raise ConfigError(f"{where}: the seeds of models compressed from scratch ({source}) must be "
+                          f"disjoint from the dense seeds; shared: {shared}")
+    return profile
 
 
 def _count(value: Any, key: str, where: str) -> int:

@@ -61,8 +61,25 @@ def apply_overrides(profile: Profile, ov: Overrides) -> Profile:
                   if ov.techniques is not None else profile.techniques)
     seeds = (config.validate_seeds(list(ov.seeds), where="--seeds")
              if ov.seeds is not None else profile.seeds)
-    return dataclasses.replace(profile, tasks=tasks, sparsities=sparsities,
-                               techniques=techniques, seeds=seeds)
+    return config.check_seed_design(
+        dataclasses.replace(profile, tasks=tasks, sparsities=sparsities, techniques=techniques,
+                            seeds=seeds), where="--seeds")
+
+
+def seed_note(profile: Profile) -> str:
+    """Which seeds the plan trains, and which comparisons are independent or paired."""
+    dense = ", ".join(map(str, profile.seeds))
+    note = f"seeds: dense {dense}"
+    scratch = [t.name for t in profile.tasks if t.prune_from == "scratch"]
+    if any(s > 0 for s in profile.sparsities) and scratch:
+        note += (f"; pruned from scratch {', '.join(map(str, profile.independent_seeds()))} "
+                 "(disjoint: independent models)")
+    baseline = [t.name for t in profile.tasks if t.prune_from == "baseline"]
+    if baseline and any(s > 0 for s in profile.sparsities):
+        note += f"; pruned by fine-tuning ({', '.join(baseline)}) and quantized: their dense model's seed (paired)"
+    elif profile.techniques:
+        note += "; quantized: their dense model's seed (paired)"
+    return note
 
 
 def check_data(profile: Profile, *, data_dir: str | None, download: bool) -> None:
@@ -81,8 +98,9 @@ def build_plan(profile: Profile, overrides: Overrides = Overrides(), *, runs_dir
     runtime_values = {"data_dir": overrides.data_dir, "runs_dir": str(runs_dir)}
     by_stage: dict[str, list[runs.RunSpec]] = {}
     specs: dict[str, runs.RunSpec] = {}  # by run id: equal runs are planned once
-    notes = [f"{t.name}: prune_from=baseline adds the dense runs it fine-tunes"
-             for t in prof.tasks if t.prune_from == "baseline" and 0.0 not in prof.sparsities]
+    notes = [seed_note(prof)]
+    notes += [f"{t.name}: prune_from=baseline adds the dense runs it fine-tunes"
+              for t in prof.tasks if t.prune_from == "baseline" and 0.0 not in prof.sparsities]
     notebooks_dir = paths.notebooks_dir()
     for stage in table:
         path = notebooks.notebook_path(stage.notebook)

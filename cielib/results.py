@@ -31,8 +31,56 @@ def histories(train_runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_settings(table: pd.DataFrame) -> pd.DataFrame:
-    """A run table with a ``setting`` column (dense, sparsity 0.5, float16, ...)."""
-    return table.assign(setting=[setting_name(r) for r in table.to_dict("records")])
+    """A run table with a ``setting`` column (dense, sparsity 0.5, float16, ...) and its
+    comparison ``design`` (:func:`design_of`)."""
+    rows = table.to_dict("records")
+    return table.assign(setting=[setting_name(r) for r in rows], design=[design_of(r) for r in rows])
+
+
+def design_of(params: dict) -> str:
+    """How a run compares with the dense models: ``"dense"`` (it is one), ``"paired"``
+    (derived from the dense model of its seed: quantized, or pruned by fine-tuning that
+    model) or ``"independent"`` (trained from scratch with its own seed)."""
+    technique = params.get("technique")
+    if isinstance(technique, str) and technique:
+        return "paired"
+    if float(params.get("sparsity") or 0.0) == 0:
+        return "dense"
+    return "paired" if params.get("prune_from") == "baseline" else "independent"
+
+
+def pair_with_dense(base: dict[int, np.ndarray], settings: dict[str, dict[int, np.ndarray]],
+                    designs: dict[str, str]) -> tuple[dict[str, dict[int, np.ndarray]], pd.DataFrame]:
+    """Each setting's models keyed by the dense seed each one is compared with.
+
+    A paired setting's model is compared with the dense model it was derived from (the
+    same seed); an independent setting's i-th seed (sorted) with the i-th dense seed, a
+    different model trained independently. Models without a dense partner are left out.
+
+    Returns:
+        ``{setting: {dense seed: predictions}}`` and a table of the pairs (setting,
+        design, dense_seed, compressed_seed).
+    """
+    dense_seeds = sorted(base)
+    out: dict[str, dict[int, np.ndarray]] = {}
+    rows = []
+    for name, by_seed in settings.items():
+        design = designs[name]
+        if design == "paired":
+            pairs = [(s, s) for s in sorted(by_seed) if s in base]
+        elif design == "independent":
+            pairs = list(zip(dense_seeds, sorted(by_seed)))
+        else:
+            raise ValueError(f"setting {name!r} has design {design!r}; allowed: paired, independent")
+        out[name] = {d: by_seed[c] for d, c in pairs}
+        rows += [{"setting": name, "design": design, "dense_seed": d, "compressed_seed": c} for d, c in pairs]
+    return out, pd.DataFrame(rows, columns=["setting", "design", "dense_seed", "compressed_seed"])
+
+
+def first_seed_per_setting(table: pd.DataFrame, by: str = "sparsity") -> pd.DataFrame:
+    """One row per ``by`` value: its smallest seed (each setting's seeds differ when
+    compressed models are trained independently of the dense ones)."""
+    return table.sort_values("seed").groupby(by, sort=True).head(1).sort_values(by)
 
 
 def stand_in_note(stand_in_for: str) -> str:

@@ -101,8 +101,9 @@ def _caches_features(profile: Profile, task: Task | None, key: Key) -> bool:
     if task is None or not task.cache_features or not MODELS[task.model].frozen_base:
         return False
     sparsity = key.get("sparsity")
-    if sparsity is None:  # the features runs themselves: needed by some training run
-        return task.prune_layers == "trainable" or 0.0 in sparsities_of(profile, task)
+    if sparsity is None:  # the features runs themselves: needed by some training run of the seed
+        return any(key["seed"] in profile.seeds_for(task, s) and (s == 0 or task.prune_layers == "trainable")
+                   for s in sparsities_of(profile, task))
     return sparsity == 0 or task.prune_layers == "trainable"
 
 
@@ -222,27 +223,33 @@ def sparsities_of(profile: Profile, task: Task) -> list[float]:
 
 
 def keys(per: str, profile: Profile) -> list[tuple[Task | None, Key]]:
-    """Every (task, key) one run of a stage with this ``per`` is made for."""
+    """Every (task, key) one run of a stage with this ``per`` is made for.
+
+    Dense models train with the profile's seeds; models pruned from scratch with the
+    independent seeds (:meth:`Profile.seeds_for`); a quantized model keeps the seed of
+    the model it quantizes.
+    """
     if per == "profile":
         return [(None, {})]
+    if per not in PER:
+        raise ValueError(f"unknown per {per!r}; allowed: {', '.join(PER)}")
     out: list[tuple[Task | None, Key]] = []
     for task in profile.tasks:
         if per == "task":
             out.append((task, {"task": task.name}))
             continue
+        points = [(sparsity, seed) for sparsity in sparsities_of(profile, task)
+                  for seed in profile.seeds_for(task, sparsity)]
         if per == "seed":
-            out.extend((task, {"task": task.name, "seed": seed}) for seed in profile.seeds)
+            seeds = dict.fromkeys(seed for _, seed in points)
+            out.extend((task, {"task": task.name, "seed": seed}) for seed in seeds)
             continue
-        for sparsity in sparsities_of(profile, task):
-            for seed in profile.seeds:
-                key = {"task": task.name, "sparsity": sparsity, "seed": seed}
-                if per == "point":
-                    out.append((task, key))
-                elif per == "model":  # the trained models that are quantized
-                    if sparsity == 0 or profile.quantize_pruned:
-                        out.append((task, key))
-                else:
-                    raise ValueError(f"unknown per {per!r}; allowed: {', '.join(PER)}")
+        for sparsity, seed in points:
+            key = {"task": task.name, "sparsity": sparsity, "seed": seed}
+            if per == "point":
+                out.append((task, key))
+            elif sparsity == 0 or profile.quantize_pruned:  # "model": the models quantized
+                out.append((task, key))
     return out
 
 

@@ -69,13 +69,24 @@ corr = None if correction == "none" else correction
 title = task_label or task
 base = preds.pop("dense")
 seeds = sorted(base)
-settings = dict(sorted(preds.items(), key=lambda kv: results.setting_order(kv[0])))
+designs = dict(zip(table["setting"], table["design"]))
+settings, pairs = results.pair_with_dense(
+    base, dict(sorted(preds.items(), key=lambda kv: results.setting_order(kv[0]))), designs)
+pairs.to_csv(out / "pairs.csv", index=False)
 intro = (f"**{title}**: {len(seeds)} dense model(s) "
          f"(seeds {', '.join(map(str, seeds))}) against {len(settings)} compression setting(s); "
          f"{len(y_true)} test images. Population tests at alpha = {alpha}"
          f"{', Benjamini-Hochberg corrected' if corr else ', uncorrected'}, normalization `{normalize}`; "
          f"single-model boundary `{boundary}`.")
 display(Markdown(intro + results.stand_in_note(stand_in_for)))
+display(tables.present(pairs.groupby(["setting", "design"], sort=False)
+                       .agg(models=("dense_seed", "size"),
+                            compressed_seeds=("compressed_seed", lambda s: ", ".join(map(str, s))))
+                       .reset_index(),
+                       caption="Which models are compared: independent settings were trained with "
+                               "their own seeds (the i-th compressed seed beside the i-th dense "
+                               "seed); paired ones derive from the dense model of their seed",
+                       kind="cie"))
 
 # %% [markdown]
 # ### The paper's schema: impacted classes and images per setting

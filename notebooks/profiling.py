@@ -104,9 +104,8 @@ else:
 
 # %%
 column = "utilization_pct" if backend == "nvml" else "process_cpu_pct"
-first = int(table["seed"].min())
 frames = []
-for row in table[table["seed"] == first].to_dict("records"):
+for row in results.first_seed_per_setting(table).to_dict("records"):
     trace = pd.read_csv(Path(row["path"]) / "utilization.csv")
     trace = hardware.smooth(trace, column=column, window_s=2.0)
     frames.append(trace.assign(sparsity=row["sparsity"], train_seconds=row["train_seconds"]))

@@ -137,10 +137,12 @@ most = float(table["sparsity"].max())
 chosen = [(0.0, "dense"), (most, f"sparsity {most:g}")] if most > 0 else [(0.0, "dense")]
 reports = {}
 for sparsity, name in chosen:
-    pred = runs.load_predictions(runs.lookup(table, sparsity=sparsity, seed=seed0).path)
+    row = results.first_seed_per_setting(table[table["sparsity"] == sparsity]).iloc[0]
+    pred = runs.load_predictions(row["path"])
     cm = evaluate.confusion_matrix(pred["y_true"], pred["y_pred"], class_names=class_names,
                                    normalize="true")
-    fig = figures.confusion_heatmap(cm, title=f"{title}, {name}, seed {seed0}: normalized confusion")
+    fig = figures.confusion_heatmap(cm, title=f"{title}, {name}, seed {row['seed']}: "
+                                              "normalized confusion")
     fig.savefig(out / f"confusion_{sparsity:g}.png", dpi=110)
     reports[name] = evaluate.classification_report(pred["y_true"], pred["y_pred"],
                                                    class_names=class_names)

@@ -131,3 +131,22 @@ def test_onednn_is_one_choice_for_every_profile():
     d["tasks"]["a"]["onednn"] = False
     with pytest.raises(ConfigError, match="onednn"):
         parse_profile(d)
+
+
+def test_compressed_seeds_default_to_an_offset_and_must_be_disjoint():
+    prof = parse_profile(base())
+    assert prof.independent_seeds() == (1000, 1001)
+    task = prof.task("a")
+    assert prof.seeds_for(task, 0.0) == (0, 1) and prof.seeds_for(task, 0.5) == (1000, 1001)
+    import dataclasses
+    assert prof.seeds_for(dataclasses.replace(task, prune_from="baseline"), 0.5) == (0, 1)
+    d = base()
+    d["profile"]["compressed_seeds"] = [5, 1]
+    with pytest.raises(ConfigError, match=r"compressed_seeds.*disjoint.*shared: \[1\]"):
+        parse_profile(d)
+    d["profile"]["compressed_seeds"] = [5, 6, 7]
+    assert parse_profile(d).independent_seeds() == (5, 6, 7)
+    d = base()
+    d["profile"]["compressed_seed_offset"] = 1
+    with pytest.raises(ConfigError, match=r"offset \(1\).*shared: \[1\]"):
+        parse_profile(d)

@@ -46,6 +46,8 @@ def test_prune_from_baseline_depends_on_its_dense_run(prof, tmp_path):
     train = p.by_stage("train")
     dense = {s.params["seed"]: s for s in train if s.params["sparsity"] == 0}
     assert set(dense) == {0, 1}, "the dense runs to fine-tune from are added to the plan"
+    assert sorted(s.params["seed"] for s in train if s.params["sparsity"] > 0) == [0, 1], \
+        "fine-tuning derives from the dense model of the same seed (paired)"
     for s in train:
         if s.params["sparsity"] > 0:
             assert s.upstream == (dense[s.params["seed"]].run_id,)
@@ -120,3 +122,24 @@ def test_specs_are_complete_without_the_planner(prof, tmp_path):
     assert params["techniques"] == ["float32", "float16"] and "data_dir" in params
     (cie_spec,) = p.by_stage("cie")
     assert set(cie_spec.notebook_parameters(".")["inputs"]) == set(cie_spec.upstream)
+
+
+def test_compressed_from_scratch_seeds_are_disjoint_and_shown(prof, tmp_path):
+    """Models pruned from scratch train with their own seeds (independent of the dense
+    models); quantized and fine-tuned models keep their dense model's seed (paired); the
+    plan's note says which."""
+    p = plan.build_plan(prof, plan.Overrides(sparsities=[0.0, 0.5], techniques=["float16"]),
+                        runs_dir=tmp_path)
+    seeds = lambda sp: sorted(s.params["seed"] for s in p.by_stage("train") if s.params["sparsity"] == sp)  # noqa: E731
+    assert seeds(0.0) == [0, 1]
+    assert seeds(0.5) == [1000, 1001]
+    assert sorted(s.params["seed"] for s in p.by_stage("quantize")) == [0, 1]
+    note = p.notes[0]
+    assert "dense 0, 1" in note and "pruned from scratch 1000, 1001" in note and "paired" in note
+    explicit = dataclasses.replace(prof, compressed_seeds=(7, 9))
+    p2 = plan.build_plan(explicit, plan.Overrides(sparsities=[0.5]), runs_dir=tmp_path)
+    assert sorted(s.params["seed"] for s in p2.by_stage("train")) == [7, 9]
+    with pytest.raises(config.ConfigError, match=r"disjoint.*shared: \[1\]"):
+        plan.build_plan(dataclasses.replace(prof, compressed_seeds=(1, 5)), runs_dir=tmp_path)
+    with pytest.raises(config.ConfigError, match=r"--seeds.*shared: \[1000\]"):
+        plan.build_plan(prof, plan.Overrides(seeds=[0, 1000]), runs_dir=tmp_path)

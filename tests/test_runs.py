@@ -120,3 +120,31 @@ def test_stand_in_note():
 
     assert results.stand_in_note("") == ""
     assert "**stand-in** for the paper's *VGG-19 on CIFAR-10*" in results.stand_in_note("VGG-19 on CIFAR-10")
+
+
+def test_pairing_follows_the_design():
+    """Quantized and fine-tuned models pair with the dense model they derive from (same
+    seed); models pruned from scratch with the dense model of the same rank (their own,
+    disjoint seeds)."""
+    import numpy as np
+    import pandas as pd
+
+    from cielib import results
+
+    rows = pd.DataFrame([
+        {"stage": "train", "sparsity": 0.0, "technique": None, "seed": 0},
+        {"stage": "train", "sparsity": 0.5, "technique": None, "seed": 1000, "prune_from": "scratch"},
+        {"stage": "train", "sparsity": 0.5, "technique": None, "seed": 0, "prune_from": "baseline"},
+        {"stage": "quantize", "sparsity": 0.0, "technique": "float16", "seed": 0},
+    ])
+    assert list(results.with_settings(rows)["design"]) == ["dense", "independent", "paired", "paired"]
+    base = {0: np.array([0]), 1: np.array([1]), 2: np.array([2])}
+    settings = {"sparsity 0.5": {1001: np.array([11]), 1000: np.array([10])},
+                "float16": {2: np.array([22]), 0: np.array([20])}}
+    keyed, pairs = results.pair_with_dense(base, settings, {"sparsity 0.5": "independent",
+                                                            "float16": "paired"})
+    assert {d: int(v[0]) for d, v in keyed["sparsity 0.5"].items()} == {0: 10, 1: 11}
+    assert {d: int(v[0]) for d, v in keyed["float16"].items()} == {0: 20, 2: 22}
+    assert pairs.query("setting == 'sparsity 0.5'")[["dense_seed", "compressed_seed"]].values.tolist() == [[0, 1000], [1, 1001]]
+    with pytest.raises(ValueError, match="design 'dense'"):
+        results.pair_with_dense(base, settings, {"sparsity 0.5": "dense", "float16": "paired"})
