@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="with --executor dask: a running Dask scheduler, tcp://HOST:PORT or tls://HOST:PORT")
     p.add_argument("--cluster", metavar="FILE",
                    help="with --executor dask: a cluster file with a [cluster] table (SLURM, or a "
-                        "scheduler with TLS); see configs/cluster-slurm.example.toml")
+                        "scheduler with TLS); see configs/clusters/slurm.example.toml")
     p.add_argument("--fail-fast", action="store_true", help="stop starting runs after the first failure")
     p.add_argument("--dry-run", action="store_true", help="show the plan and why runs will run; run nothing")
     p.add_argument("--only", nargs="+", metavar="STAGE", help="run only these stages (their upstream runs must be done)")

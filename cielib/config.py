@@ -25,8 +25,7 @@ from cielib.prune import LAYERS as PRUNE_LAYERS
 from cielib.prune import SCHEDULES as PRUNE_SCHEDULES
 from cielib.quantize import REFERENCE_TECHNIQUE
 from cielib.quantize import TECHNIQUES as _ALL_TECHNIQUES
-
-OPTIMIZERS = ("sgd", "adam")
+from cielib.train import OPTIMIZERS
 PRUNE_FROM = ("scratch", "baseline")
 CIE_CORRECTIONS = ("none", "fdr_bh")  # none, or Benjamini-Hochberg over classes
 # The techniques a profile may ask for; the float32 reference is always converted too.

@@ -80,7 +80,7 @@ def main(opts: Options) -> int:
         return 2
     from cielib import progress
 
-    todo = sum(s.force or not store.is_done(runs.run_path(runs_dir, s.stage, s.run_id)) for s in selected)
+    todo = sum(store.will_run(s, runs_dir) for s in selected)
     say(f"profile {plan.profile.name!r}: {len(selected)} run(s), {todo} to run, {jobs} job(s) x "
         f"{plan.profile.threads} thread(s), {opts.executor} executor; store {runs_dir}")
     start = time.perf_counter()
@@ -125,9 +125,7 @@ def dry_run(plan: planning.Plan, selected: list[runs.RunSpec], runs_dir: Path) -
     """Print the plan: each run's id, label and whether (and why) it will run."""
     print(f"plan for profile {plan.profile.name!r}: {len(selected)} run(s)")
     for spec in selected:
-        path = runs.run_path(runs_dir, spec.stage, spec.run_id)
-        done = store.is_done(path)
-        state = "done (cached)" if done and not spec.force else f"will run: {store.why_rerun(spec, runs_dir)}"
+        state = "done (cached)" if not store.will_run(spec, runs_dir) else f"will run: {store.why_rerun(spec, runs_dir)}"
         print(f"  {spec.run_id}  {spec.label():<45} {state}")
     return 0
 

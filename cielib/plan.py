@@ -119,7 +119,7 @@ def build_plan(profile: Profile, overrides: Overrides = Overrides(), *, runs_dir
                 if read.many:
                     runtime.setdefault(read.param, []).extend(s.run_id for s in found)
                 elif len(found) == 1:
-                    runtime[read.param] = str(runs.run_path(runs_dir, read.stage, found[0].run_id))
+                    runtime[read.param] = str(found[0].path(runs_dir))
                 else:
                     raise ConfigError(f"stage {stage.name} {key}: {len(found)} {read.stage} runs "
                                       f"match {target}, expected exactly one")
@@ -157,7 +157,7 @@ def select(plan: Plan, only: Sequence[str] | None, runs_dir: Path, *,
         chosen = {s.run_id for s in specs}
         by_id = {s.run_id: s for s in plan.specs}
         missing = sorted({u for s in specs for u in s.upstream if u not in chosen
-                          and not store.is_done(runs.run_path(runs_dir, by_id[u].stage, u))})
+                          and not store.is_spec_done(by_id[u], runs_dir)})
         if missing:
             names = sorted({by_id[u].stage for u in missing})
             raise ConfigError(f"--only {' '.join(only)} needs {len(missing)} upstream run(s) of stage "

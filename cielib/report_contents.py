@@ -43,9 +43,8 @@ def setup_markdown(plan: Plan) -> str:
 def sections(plan: Plan, runs_dir: Path) -> list[report.Section]:
     """The report's sections: setup, then per task its analyses, then per-profile ones."""
     def executed(stage: stages.Stage, task: str | None) -> list[Path]:
-        return [runs.run_path(runs_dir, s.stage, s.run_id) / runs.EXECUTED for s in plan.by_stage(stage.name)
-                if (task is None or s.params.get("task") == task)
-                and store.is_done(runs.run_path(runs_dir, s.stage, s.run_id))]
+        return [s.path(runs_dir) / runs.EXECUTED for s in plan.by_stage(stage.name)
+                if (task is None or s.params.get("task") == task) and store.is_spec_done(s, runs_dir)]
 
     shown = [s for s in stages.STAGES if s.in_report]
     out = [report.Section(report.METHOD_TITLE, markdown=setup_markdown(plan), paper=report.METHOD_PAPER)]

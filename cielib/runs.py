@@ -98,6 +98,10 @@ class RunSpec:
         """The fields that name this run within its stage (task, sparsity, seed, technique)."""
         return {k: self.params[k] for k in KEY_FIELDS if k in self.params}
 
+    def path(self, runs_dir: str | Path) -> Path:
+        """Where this run lives in the store: ``<runs_dir>/<stage>/<run_id>``."""
+        return run_path(runs_dir, self.stage, self.run_id)
+
     def identity(self) -> dict[str, Any]:
         """What went into the id, saved beside the run so a rerun can say why."""
         return {"stage": self.stage, "notebook": self.notebook, "params": _normalise(self.params),
@@ -122,6 +126,7 @@ class RunSpec:
 
 
 def run_path(runs_dir: str | Path, stage: str, rid: str) -> Path:
+    """The directory of run ``rid`` of ``stage`` (see :meth:`RunSpec.path`)."""
     return Path(runs_dir) / stage / rid
 
 

@@ -101,6 +101,17 @@ def is_done(run_dir: Path) -> bool:
     return not problems(run_dir)
 
 
+def is_spec_done(spec: RunSpec, runs_dir: Path) -> bool:
+    """Whether a planned run is finished and intact in the store: the one place a
+    planner, the pipeline and the report ask it."""
+    return is_done(spec.path(runs_dir))
+
+
+def will_run(spec: RunSpec, runs_dir: Path) -> bool:
+    """Whether executing ``spec`` runs its notebook: forced, or not done."""
+    return spec.force or not is_spec_done(spec, runs_dir)
+
+
 def verify(runs_dir: Path) -> dict[str, list[str]]:
     """Check the whole store with full hashes: ``{run path: problems}`` for every bad run.
 
@@ -372,7 +383,7 @@ def write_index(runs_dir: Path) -> pd.DataFrame:
 
 def why_rerun(spec: RunSpec, runs_dir: Path) -> str:
     """Why a run that is not done will run: damaged, new, or what changed since the last one."""
-    final = run_path(runs_dir, spec.stage, spec.run_id)
+    final = spec.path(runs_dir)
     if spec.force and is_done(final):
         return "--force"
     if (final / DONE).is_file():

@@ -1,13 +1,17 @@
-"""Training: optimizer from config, compile, fit with per-epoch timing, predict.
+"""Training: the optimizers a task may use, compile, fit with per-epoch timing, predict.
 
 The paper trained VGG-19 with SGD and ResNet-50 with Adam on a cross-entropy loss;
 both choices come from the profile. ``fit`` returns the per-epoch history as a
 DataFrame (train/validation loss and accuracy, wall seconds), which the training
 notebook saves and plots.
+
+Importing this module does not import TensorFlow (:mod:`cielib.config` takes
+:data:`OPTIMIZERS` from here).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any, Sequence
 
@@ -15,12 +19,17 @@ import numpy as np
 import pandas as pd
 
 from cielib.checks import check_choice
-from cielib.config import OPTIMIZERS
-from cielib.keras import keras
+
+#: The optimizers a task may train with (the paper: SGD for VGG-19, Adam for ResNet-50).
+#: :mod:`cielib.config` checks profiles against this list, as it does against
+#: :data:`cielib.models.MODELS` and :data:`cielib.data.DATASETS`.
+OPTIMIZERS = ("sgd", "adam")
 
 
 def make_optimizer(name: str, *, learning_rate: float, momentum: float = 0.0) -> Any:
     """A fresh Keras 2 optimizer (``sgd`` with optional momentum, or ``adam``)."""
+    from cielib.keras import keras  # lazy: importing this module stays TensorFlow-free
+
     check_choice(name, OPTIMIZERS, what="optimizer")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
@@ -41,19 +50,26 @@ def compile_model(model: Any, *, optimizer: str, learning_rate: float, momentum:
     return model
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Records the wall time of every epoch (fit's own timing includes validation)."""
+@functools.cache
+def _epoch_timer_class() -> type:
+    """A Keras callback class that records the wall time of every epoch (fit's own timing
+    includes validation); built on first use so that importing this module does not
+    import TensorFlow."""
+    from cielib.keras import keras
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = 0.0
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+            self._start = 0.0
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._start = time.perf_counter()
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self._start = time.perf_counter()
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.seconds.append(time.perf_counter() - self._start)
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochTimer
 
 
 def fit(
@@ -81,7 +97,7 @@ def fit(
         raise ValueError("images and labels differ in length")
     if len(x_val) == 0:
         raise ValueError("a validation set is required (validation_fraction > 0)")
-    timer = EpochTimer()
+    timer = _epoch_timer_class()()
     hist = model.fit(
         x_train,
         y_train,

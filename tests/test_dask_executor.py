@@ -23,7 +23,7 @@ from conftest import ROOT, TINY_PROFILE
 
 from cielib import dask_executor as dx
 
-EXAMPLE = ROOT / "configs" / "cluster-slurm.example.toml"
+EXAMPLE = ROOT / "configs" / "clusters" / "slurm.example.toml"
 
 
 def _train_specs(tmp_path: Path, runs_dir: Path, seeds=(0, 1)) -> list[runs.RunSpec]:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cielib import data, models, prune, train
-from cielib.keras import keras
+from cielib.keras import keras, tfmot
 
 BATCH = 64
 EPOCHS = 2
@@ -237,7 +237,7 @@ def test_schedule_object_matches_plan():
 
 def test_first_mask_update_is_at_begin_step_plus_frequency():
     """Verifies the pitfall the plans guard against, on tfmot itself."""
-    sk = prune._tfmot_sparsity()[0]
+    sk = tfmot.sparsity.keras
     x, y = digits()
     x, y = x[:10 * 16], y[:10 * 16]  # 10 steps of 16
 

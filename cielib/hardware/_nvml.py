@@ -12,7 +12,7 @@ from typing import Any
 _NVML_NOT_SUPPORTED = 3  # NVML_ERROR_NOT_SUPPORTED, for fakes without the class
 
 
-def _visible_indices(count: int, cvd: str | None, nvml: Any) -> tuple[list[int], str]:
+def visible_indices(count: int, cvd: str | None, nvml: Any) -> tuple[list[int], str]:
     """NVML indices that CUDA_VISIBLE_DEVICES leaves visible, and a note if it is set.
 
     Entries are indices, GPU UUIDs (prefixes allowed, as CUDA allows) or MIG UUIDs;
@@ -66,7 +66,7 @@ def _index_of_mig(nvml: Any, uuid: str) -> int | None:
         return None
 
 
-def _is_not_supported(exc: BaseException, nvml: Any) -> bool:
+def is_not_supported(exc: BaseException, nvml: Any) -> bool:
     cls = getattr(nvml, "NVMLError_NotSupported", None)
     if isinstance(cls, type) and isinstance(exc, cls):
         return True
@@ -74,13 +74,13 @@ def _is_not_supported(exc: BaseException, nvml: Any) -> bool:
     return getattr(exc, "value", None) == code or type(exc).__name__ == "NVMLError_NotSupported"
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     msg = str(exc)
     name = type(exc).__name__
     return f"{name}: {msg}" if msg and msg != name else name
 
 
-def _shutdown_quietly(nvml: Any) -> None:
+def shutdown_quietly(nvml: Any) -> None:
     try:
         nvml.nvmlShutdown()
     except Exception:

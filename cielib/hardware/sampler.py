@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cielib.checks import check_choice
-from cielib.hardware._nvml import _describe, _is_not_supported, _shutdown_quietly, _visible_indices
+from cielib.hardware._nvml import describe, is_not_supported, shutdown_quietly, visible_indices
 
 
 log = logging.getLogger(__package__)  # one logger, ``cielib.hardware``, for the whole package
@@ -266,22 +266,22 @@ class Sampler:
         try:
             nvml.nvmlInit()
         except Exception as exc:
-            return False, _describe(exc)
+            return False, describe(exc)
         try:
             count = int(nvml.nvmlDeviceGetCount())
-            indices, why = _visible_indices(count, os.environ.get("CUDA_VISIBLE_DEVICES"), nvml)
+            indices, why = visible_indices(count, os.environ.get("CUDA_VISIBLE_DEVICES"), nvml)
             handles, devices = [], []
             for i in indices:
                 try:
                     handles.append(nvml.nvmlDeviceGetHandleByIndex(i))
                     devices.append(i)
                 except Exception as exc:
-                    self._note(f"GPU {i} skipped: {_describe(exc)}")
+                    self._note(f"GPU {i} skipped: {describe(exc)}")
         except Exception as exc:
-            _shutdown_quietly(nvml)
-            return False, f"NVML device query failed: {_describe(exc)}"
+            shutdown_quietly(nvml)
+            return False, f"NVML device query failed: {describe(exc)}"
         if not handles:
-            _shutdown_quietly(nvml)
+            shutdown_quietly(nvml)
             return False, why or f"NVML found {count} GPU(s), none usable"
         self._nvml, self._handles, self.devices = nvml, handles, devices
         return True, f"NVML: {len(devices)} GPU(s) {devices}" + (f" ({why})" if why else "")
@@ -338,7 +338,7 @@ class Sampler:
         try:
             return getattr(self._nvml, name)(handle)
         except Exception as exc:
-            if _is_not_supported(exc, self._nvml):
+            if is_not_supported(exc, self._nvml):
                 self._disabled.add((dev, name))
                 self._note(f"GPU {dev}: {name} not supported; its column is NaN")
             else:
@@ -407,7 +407,7 @@ class Sampler:
         self.errors[kind] = n + 1
         if n == 0:
             log.warning(
-                "hardware sampler: %s failed (%s); carrying on, further ones are counted", where, _describe(exc)
+                "hardware sampler: %s failed (%s); carrying on, further ones are counted", where, describe(exc)
             )
 
     def _note(self, text: str) -> None:

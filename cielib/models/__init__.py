@@ -44,9 +44,9 @@ from typing import Any
 import numpy as np
 
 from cielib.checks import check_choice, is_int
-from cielib.models._parts import PREDICTIONS, ModelSpec, _check_input_shape
-from cielib.models.paper import _build_resnet50, _build_vgg19, base_model, imagenet_weights_path, keras_cache_dir
-from cielib.models.small import _build_resnet_small, _build_vgg_small
+from cielib.models._parts import PREDICTIONS, ModelSpec, check_input_shape
+from cielib.models.paper import build_resnet50, build_vgg19, base_model, imagenet_weights_path, keras_cache_dir
+from cielib.models.small import build_resnet_small, build_vgg_small
 
 __all__ = [
     "MODELS",
@@ -69,7 +69,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="vgg_small",
             description="VGG-style CNN (2 blocks of 2 conv, no BatchNorm), from scratch",
-            builder=_build_vgg_small,
+            builder=build_vgg_small,
             preprocessing="unit",
             default_input_shape=None,
             min_input_size=8,
@@ -79,7 +79,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="resnet_small",
             description="ResNet-style CNN (3 stages of basic blocks, BatchNorm), from scratch",
-            builder=_build_resnet_small,
+            builder=build_resnet_small,
             preprocessing="unit",
             default_input_shape=None,
             min_input_size=8,
@@ -89,7 +89,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="vgg19",
             description="Keras VGG-19 base (frozen) + 3 new dense layers, as in the paper",
-            builder=_build_vgg19,
+            builder=build_vgg19,
             preprocessing="caffe",
             default_input_shape=(32, 32, 3),
             min_input_size=32,
@@ -99,7 +99,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="resnet50",
             description="Keras ResNet-50 base (frozen) + 3 new dense layers, as in the paper",
-            builder=_build_resnet50,
+            builder=build_resnet50,
             preprocessing="caffe",
             default_input_shape=(32, 32, 3),
             min_input_size=32,
@@ -172,7 +172,7 @@ def build_model(
         ValueError: a bad argument. FileNotFoundError: weights file missing.
     """
     spec = get_spec(name)
-    shape = _check_input_shape(spec, input_shape)
+    shape = check_input_shape(spec, input_shape)
     if not is_int(n_classes) or n_classes < 2:
         raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
     if seed is not None and (not is_int(seed) or seed < 0):

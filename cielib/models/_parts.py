@@ -53,7 +53,7 @@ class ModelSpec:
 # --------------------------------------------------------------------------- helpers
 
 
-class _Seeder:
+class Seeder:
     """Hands out initializers with distinct, reproducible seeds.
 
     Keras reuses the random stream of a seeded initializer instance, so each layer gets
@@ -80,7 +80,7 @@ class _Seeder:
         return self._next()
 
 
-def _check_input_shape(spec: ModelSpec, input_shape: Any) -> tuple[int, int, int]:
+def check_input_shape(spec: ModelSpec, input_shape: Any) -> tuple[int, int, int]:
     if input_shape is None:
         if spec.default_input_shape is None:
             raise ValueError(
@@ -107,7 +107,7 @@ def _check_input_shape(spec: ModelSpec, input_shape: Any) -> tuple[int, int, int
     return shape  # type: ignore[return-value]
 
 
-def _check_dense_units(value: Any, default: tuple[int, ...]) -> tuple[int, ...]:
+def check_dense_units(value: Any, default: tuple[int, ...]) -> tuple[int, ...]:
     if value is None:
         return default
     if is_int(value):
@@ -122,7 +122,7 @@ def _check_dense_units(value: Any, default: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(v) for v in value)
 
 
-def _check_dropout(value: Any, default: float, dense_units: tuple[int, ...]) -> float:
+def check_dropout(value: Any, default: float, dense_units: tuple[int, ...]) -> float:
     if value is None:
         value = default
     if not is_real(value) or not 0 <= value < 1:
@@ -135,8 +135,8 @@ def _check_dropout(value: Any, default: float, dense_units: tuple[int, ...]) -> 
     return float(value)
 
 
-def _dense_head(
-    x, *, n_classes: int, dense_units: tuple[int, ...], dropout: float, seeder: _Seeder
+def dense_head(
+    x, *, n_classes: int, dense_units: tuple[int, ...], dropout: float, seeder: Seeder
 ):
     """Hidden ReLU dense layers (``fc1``, ``fc2``, ...), then the softmax classifier."""
     keras = _lazy.keras

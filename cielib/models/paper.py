@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cielib import keras as _lazy  # tf_keras only inside functions: importing stays TF-free
-from cielib.models._parts import PREDICTIONS, _check_dense_units, _check_dropout, _dense_head, _Seeder
+from cielib.models._parts import PREDICTIONS, check_dense_units, check_dropout, dense_head, Seeder
 
 
 #: Name of the first head layer of a paper model (everything before it is the base).
@@ -141,14 +141,14 @@ def _build_paper_model(
     dropout: Any = None,
     seed: int | None = None,
 ):
-    dense_units = _check_dense_units(dense_units, (512, 256))
-    dropout = _check_dropout(dropout, 0.0, dense_units)
+    dense_units = check_dense_units(dense_units, (512, 256))
+    dropout = check_dropout(dropout, 0.0, dense_units)
     if isinstance(weights, str) and weights == "imagenet" and input_shape[2] != 3:
         raise ValueError(
             f"weights='imagenet' needs 3 input channels, got input_shape {input_shape!r}"
         )
     kind, path = _resolve_weights(name, weights)
-    seeder = _Seeder(seed)
+    seeder = Seeder(seed)
     keras = _lazy.keras
     app = getattr(keras.applications, _APP_NAMES[name])
     # The local file goes straight to the constructor, so Keras never downloads.
@@ -165,7 +165,7 @@ def _build_paper_model(
         x = keras.layers.Flatten(name="head_flatten")(x)
     else:
         x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-    outputs = _dense_head(
+    outputs = dense_head(
         x, n_classes=n_classes, dense_units=dense_units, dropout=dropout, seeder=seeder
     )
     model = keras.Model(base.input, outputs, name=name)
@@ -174,12 +174,12 @@ def _build_paper_model(
     return model
 
 
-def _build_vgg19(**kwargs):
+def build_vgg19(**kwargs):
     """VGG-19 base (frozen) + Flatten + new dense head; see the module docstring."""
     return _build_paper_model("vgg19", **kwargs)
 
 
-def _build_resnet50(**kwargs):
+def build_resnet50(**kwargs):
     """ResNet-50 base (frozen) + GlobalAveragePooling + new dense head."""
     return _build_paper_model("resnet50", **kwargs)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from cielib import keras as _lazy  # tf_keras only inside functions: importing stays TF-free
 from cielib.checks import check_positive_int
-from cielib.models._parts import _check_dense_units, _check_dropout, _dense_head, _Seeder
+from cielib.models._parts import check_dense_units, check_dropout, dense_head, Seeder
 
 
 # ------------------------------------------------------------------ quick profile
@@ -16,7 +16,7 @@ from cielib.models._parts import _check_dense_units, _check_dropout, _dense_head
 # ones (name, n_classes, seed, and weights: None for models trained from scratch).
 
 
-def _build_vgg_small(
+def build_vgg_small(
     *,
     input_shape: tuple[int, int, int],
     n_classes: int,
@@ -39,9 +39,9 @@ def _build_vgg_small(
             f"input_shape {input_shape!r} is too small for vgg_small with "
             f"blocks={blocks}: height and width must be >= {2**blocks}"
         )
-    dense_units = _check_dense_units(dense_units, (64,))
-    dropout = _check_dropout(dropout, 0.25, dense_units)
-    seeder = _Seeder(seed)
+    dense_units = check_dense_units(dense_units, (64,))
+    dropout = check_dropout(dropout, 0.25, dense_units)
+    seeder = Seeder(seed)
     keras = _lazy.keras
 
     inputs = keras.Input(shape=input_shape, name="input")
@@ -59,13 +59,13 @@ def _build_vgg_small(
             )(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{b}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    outputs = _dense_head(
+    outputs = dense_head(
         x, n_classes=n_classes, dense_units=dense_units, dropout=dropout, seeder=seeder
     )
     return keras.Model(inputs, outputs, name="vgg_small")
 
 
-def _build_resnet_small(
+def build_resnet_small(
     *,
     input_shape: tuple[int, int, int],
     n_classes: int,
@@ -90,9 +90,9 @@ def _build_resnet_small(
     stem_stride = check_positive_int("stem_stride", stem_stride)
     if stem_stride > 2:
         raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride}")
-    dense_units = _check_dense_units(dense_units, ())
-    dropout = _check_dropout(dropout, 0.0, dense_units)
-    seeder = _Seeder(seed)
+    dense_units = check_dense_units(dense_units, ())
+    dropout = check_dropout(dropout, 0.0, dense_units)
+    seeder = Seeder(seed)
     keras = _lazy.keras
     layers = keras.layers
 
@@ -133,7 +133,7 @@ def _build_resnet_small(
             x = layers.Activation("relu", name=f"{p}_out")(x)
             in_filters = filters
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = _dense_head(
+    outputs = dense_head(
         x, n_classes=n_classes, dense_units=dense_units, dropout=dropout, seeder=seeder
     )
     return keras.Model(inputs, outputs, name="resnet_small")

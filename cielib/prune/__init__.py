@@ -47,8 +47,10 @@ compressed (:func:`saved_sizes`).
 
 The package has three parts: :mod:`cielib.prune.schedule` (plans: arithmetic on steps,
 no TensorFlow), :mod:`cielib.prune.wrap` (tfmot's wrappers on and off) and
-:mod:`cielib.prune.measure` (the sparsity actually reached, sizes on disk). Importing it
-does not import TensorFlow.
+:mod:`cielib.prune.measure` (the sparsity actually reached, sizes on disk), with tfmot's
+internals they share in :mod:`cielib.prune._tfmot`. Imports run one way: ``schedule``
+imports only tfmot (lazily), ``wrap`` imports the schedule, ``measure`` the wrapper.
+Importing the package does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ from cielib.prune.schedule import (
     PruningPlan,
     plan_schedule,
 )
-from cielib.prune.wrap import _tfmot_sparsity, callbacks, prune_model, strip
+from cielib.prune.wrap import callbacks, prune_model, strip
 
 __all__ = [
     "LAYERS",

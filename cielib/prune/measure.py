@@ -11,7 +11,8 @@ import pandas as pd
 from cielib import sizes
 from cielib.checks import check_choice, is_real
 from cielib.prune.schedule import LAYERS
-from cielib.prune.wrap import _is_trainable_weight, _registry_weights, _tfmot_sparsity, _walk, strip
+from cielib.prune._tfmot import is_trainable_weight, registry_weights, sparsity_api, walk
+from cielib.prune.wrap import strip
 
 #: Name of the size-weighted summary row of :func:`sparsity_report`.
 OVERALL = "overall"
@@ -24,16 +25,16 @@ class SparsityError(RuntimeError):
 
 
 def _kernel_rows(model: Any) -> list[dict[str, Any]]:
-    wrapper = _tfmot_sparsity()[2].PruneLowMagnitude
+    wrapper = sparsity_api()[2].PruneLowMagnitude
     rows = []
-    for layer in _walk(model):
+    for layer in walk(model):
         if isinstance(layer, wrapper):
             inner = layer.layer
             # What the forward pass uses: weight * mask.
             pairs = [(w, w.numpy() * m.numpy()) for w, m, _ in layer.pruning_vars]
         else:
             inner = layer
-            pairs = [(w, w.numpy()) for w in _registry_weights(layer)]
+            pairs = [(w, w.numpy()) for w in registry_weights(layer)]
         for weight, values in pairs:
             size = int(values.size)
             zeros = int(np.count_nonzero(values == 0))
@@ -44,7 +45,7 @@ def _kernel_rows(model: Any) -> list[dict[str, Any]]:
                 "size": size,
                 "zeros": zeros,
                 "sparsity": zeros / size if size else float("nan"),
-                "trainable": _is_trainable_weight(inner, weight),
+                "trainable": is_trainable_weight(inner, weight),
             })
     return rows
 

@@ -132,9 +132,9 @@ class PruningPlan:
 
     def schedule(self) -> Any:
         """The tfmot ``PruningSchedule`` this plan describes."""
-        from cielib.prune.wrap import _tfmot_sparsity
+        from cielib.keras import tfmot  # lazy: planning is arithmetic, only this needs tfmot
 
-        sk = _tfmot_sparsity()[0]
+        sk = tfmot.sparsity.keras
         if self.kind == "polynomial":
             return sk.PolynomialDecay(
                 initial_sparsity=self.initial_sparsity,

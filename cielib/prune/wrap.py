@@ -5,73 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cielib.checks import check_choice
+from cielib.prune._tfmot import is_trainable_weight, is_wrapped, registry_weights, sparsity_api, walk
 from cielib.prune.schedule import LAYERS, PruningPlan
-
-
-def _tfmot_sparsity():
-    """``tfmot.sparsity.keras`` plus the internals needed to find prunable weights.
-
-    Imported lazily (through :mod:`cielib.keras`, which pins Keras 2 first) so that
-    importing this module stays cheap. The registry and wrapper class are tfmot
-    internals (not in its public API); the pinned tfmot 0.8.1 is what was checked.
-    """
-    from cielib.keras import tfmot
-
-    from tensorflow_model_optimization.python.core.sparsity.keras import (
-        prunable_layer,
-        prune_registry,
-        pruning_wrapper,
-    )
-
-    return tfmot.sparsity.keras, prune_registry.PruneRegistry, pruning_wrapper, prunable_layer
-
-
-def _walk(model: Any):
-    """Every layer of ``model``, descending into nested models, in order."""
-    from cielib.keras import keras
-
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _walk(layer)
-        else:
-            yield layer
-
-
-def _is_wrapped(model: Any) -> bool:
-    wrapper = _tfmot_sparsity()[2].PruneLowMagnitude
-    return any(isinstance(layer, wrapper) for layer in _walk(model))
-
-
-def _registry_weights(layer: Any) -> list:
-    """The weights tfmot would prune in an unwrapped layer, without modifying it.
-
-    Mirrors ``PruneRegistry.make_prunable`` (which would attach a method to the
-    layer): custom ``get_prunable_weights`` first, then the registry's names.
-    """
-    _, registry, _, prunable_layer = _tfmot_sparsity()
-    if isinstance(layer, prunable_layer.PrunableLayer) or hasattr(layer, "get_prunable_weights"):
-        return list(layer.get_prunable_weights())
-    if not registry.supports(layer):
-        return []
-    if registry._is_rnn_layer(layer):  # noqa: SLF001 (pinned tfmot internals)
-        out = []
-        for cell in registry._get_rnn_cells(layer):  # noqa: SLF001
-            if isinstance(cell, prunable_layer.PrunableLayer):
-                out.extend(cell.get_prunable_weights())
-            else:
-                out.extend(getattr(cell, n) for n in registry._RNN_CELLS_WEIGHTS_MAP[cell.__class__])  # noqa: SLF001
-        return out
-    weights = []
-    for name in registry._weight_names(layer):  # noqa: SLF001
-        obj = layer
-        for part in name.split("."):
-            obj = getattr(obj, part)
-        weights.append(obj)
-    return weights
-
-
-def _is_trainable_weight(layer: Any, weight: Any) -> bool:
-    return layer.trainable and any(weight is w for w in layer.trainable_weights)
 
 
 def prune_model(model: Any, plan: PruningPlan, *, layers: str = "all") -> Any:
@@ -104,12 +39,12 @@ def prune_model(model: Any, plan: PruningPlan, *, layers: str = "all") -> Any:
         raise ValueError(
             f"model must be a tf_keras Model (build it with cielib.models), got {type(model)!r}"
         )
-    if _is_wrapped(model):
+    if is_wrapped(model):
         raise ValueError("model is already wrapped for pruning; strip() it first")
-    sk = _tfmot_sparsity()[0]
+    sk = sparsity_api()[0]
     schedule = plan.schedule()
     if layers == "all":
-        if not any(_registry_weights(layer) for layer in _walk(model)):
+        if not any(registry_weights(layer) for layer in walk(model)):
             raise ValueError(f"model {model.name!r} has no prunable (Conv/Dense) kernels")
         return sk.prune_low_magnitude(model, pruning_schedule=schedule)
 
@@ -118,8 +53,8 @@ def prune_model(model: Any, plan: PruningPlan, *, layers: str = "all") -> Any:
     def clone_fn(layer):
         if isinstance(layer, keras.Model):
             return keras.models.clone_model(layer, clone_function=clone_fn)
-        weights = _registry_weights(layer)
-        if weights and all(_is_trainable_weight(layer, w) for w in weights):
+        weights = registry_weights(layer)
+        if weights and all(is_trainable_weight(layer, w) for w in weights):
             wrapped.append(layer.name)
             return sk.prune_low_magnitude(layer, pruning_schedule=schedule)
         return layer  # shared as is, so its (frozen) weights are kept
@@ -139,7 +74,7 @@ def callbacks() -> list:
     Without it tfmot fails at the first training step; nothing else is needed
     (``PruningSummaries`` would add TensorBoard logging).
     """
-    return [_tfmot_sparsity()[0].UpdatePruningStep()]
+    return [sparsity_api()[0].UpdatePruningStep()]
 
 
 def strip(model: Any) -> Any:
@@ -151,8 +86,8 @@ def strip(model: Any) -> Any:
 
     if not isinstance(model, keras.Model):
         raise ValueError(f"model must be a tf_keras Model, got {type(model)!r}")
-    if not _is_wrapped(model):
+    if not is_wrapped(model):
         return model
-    return _tfmot_sparsity()[0].strip_pruning(model)
+    return sparsity_api()[0].strip_pruning(model)
 
 
