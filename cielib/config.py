@@ -16,20 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cielib import paths
+from cielib import compression, paths
 from cielib.keras import ONEDNN
 from cielib.data import DATASETS
 from cielib.models import MODELS
 from cielib.paper import PAPER_TASKS
 from cielib.prune import LAYERS as PRUNE_LAYERS
 from cielib.prune import SCHEDULES as PRUNE_SCHEDULES
-from cielib.quantize import REFERENCE_TECHNIQUE
-from cielib.quantize import TECHNIQUES as _ALL_TECHNIQUES
 from cielib.train import OPTIMIZERS
 PRUNE_FROM = ("scratch", "baseline")
 CIE_CORRECTIONS = ("none", "fdr_bh")  # none, or Benjamini-Hochberg over classes
-# The techniques a profile may ask for; the float32 reference is always converted too.
-TECHNIQUES = tuple(t for t in _ALL_TECHNIQUES if t != REFERENCE_TECHNIQUE)
 
 
 class ConfigError(ValueError):
@@ -415,13 +411,15 @@ def validate_seeds(values: Any, *, where: str = "seeds") -> tuple[int, ...]:
 
 
 def validate_techniques(values: Any, *, where: str = "techniques") -> tuple[str, ...]:
-    """Quantization techniques, each one of :data:`TECHNIQUES`, no duplicates."""
+    """Quantization techniques, each a registered one (:mod:`cielib.compression`) other
+    than the reference (which is always converted too), no duplicates."""
     if not isinstance(values, (list, tuple)):
         raise ConfigError(f"{where}: techniques must be a list, got {values!r}")
+    allowed = [t.name for t in compression.techniques() if not t.reference]
     for v in values:
-        if v not in TECHNIQUES:
+        if v not in allowed:
             raise ConfigError(
-                f"{where}: unknown technique {v!r}; allowed: {', '.join(TECHNIQUES)}"
+                f"{where}: unknown technique {v!r}; allowed: {', '.join(allowed)}"
             )
     if len(set(values)) != len(values):
         raise ConfigError(f"{where}: duplicate techniques in {list(values)}")

@@ -1,6 +1,8 @@
 """Post-training quantization to TensorFlow Lite, and evaluation with LiteRT.
 
-The paper (its Section on quantization and Table 5) converted a trained VGG-19 to
+The techniques themselves (their converter settings, what their flatbuffers must hold,
+the reference, TensorFlow's documented benefits) are entries of the registry in
+:mod:`cielib.compression`; this module converts, verifies and runs them. The paper (its Section on quantization and Table 5) converted a trained VGG-19 to
 float16 and to dynamic-range int8 and gave up on full-integer int8 for lack of a
 working recipe. This module does all three with TensorFlow's converter, plus an
 unquantized ``float32`` TFLite model as the reference every ratio is taken against:
@@ -42,8 +44,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cielib import tflite_file
-from cielib.checks import check_choice, check_int, check_positive_int
+from cielib import compression, tflite_file
+from cielib.checks import check_int, check_positive_int
+from cielib.compression import DOCUMENTED_SOURCE, DYNAMIC_MIN_ELEMENTS
 from cielib.tflite_file import inspect
 
 __all__ = [
@@ -60,53 +63,17 @@ __all__ = [
     "verify",
 ]
 
-#: Conversion techniques; ``float32`` is the unquantized TFLite reference.
-TECHNIQUES = ("float32", "float16", "dynamic_int8", "full_int8")
-#: The technique every size, speed and accuracy ratio is taken against.
-REFERENCE_TECHNIQUE = "float32"
-
-#: Where :data:`DOCUMENTED` comes from (TensorFlow's post-training quantization guide,
-#: the table "Post-training quantization technique / Benefits / Hardware").
-DOCUMENTED_SOURCE = "https://www.tensorflow.org/lite/performance/post_training_quantization"
-
-#: TensorFlow's documented benefits per technique, as data so that reports put the
-#: measured ratios next to them instead of retyping them. ``size_factor`` is "N x
-#: smaller"; ``speedup_low``/``speedup_high`` bound the documented speed-up (``None``
-#: where the guide gives no number, or no upper bound as in "3x+").
-DOCUMENTED: dict[str, dict[str, Any]] = {
-    "float16": {
-        "technique": "Float16 quantization",
-        "benefits": "2x smaller, GPU acceleration",
-        "hardware": "CPU, GPU",
-        "size_factor": 2.0,
-        "speedup_low": None,
-        "speedup_high": None,
-        "source": DOCUMENTED_SOURCE,
-    },
-    "dynamic_int8": {
-        "technique": "Dynamic range quantization",
-        "benefits": "4x smaller, 2x-3x speedup",
-        "hardware": "CPU",
-        "size_factor": 4.0,
-        "speedup_low": 2.0,
-        "speedup_high": 3.0,
-        "source": DOCUMENTED_SOURCE,
-    },
-    "full_int8": {
-        "technique": "Full integer quantization",
-        "benefits": "4x smaller, 3x+ speedup",
-        "hardware": "CPU, Edge TPU, Microcontrollers",
-        "size_factor": 4.0,
-        "speedup_low": 3.0,
-        "speedup_high": None,
-        "source": DOCUMENTED_SOURCE,
-    },
-}
-
-#: The TFLite converter's dynamic-range quantizer skips weight tensors with fewer
-#: elements than this (its ``min_num_elements_for_weights`` default): quantizing them
-#: saves almost nothing and costs accuracy. :func:`verify` allows for it.
-DYNAMIC_MIN_ELEMENTS = 1024
+def __getattr__(name: str) -> Any:
+    """``TECHNIQUES``, ``REFERENCE_TECHNIQUE`` and ``DOCUMENTED``, read from the technique
+    registry (:mod:`cielib.compression`) when asked, so that they include techniques
+    registered after this module was imported."""
+    if name == "TECHNIQUES":
+        return compression.names()
+    if name == "REFERENCE_TECHNIQUE":
+        return compression.reference().name
+    if name == "DOCUMENTED":
+        return {t.name: dict(t.documented) for t in compression.techniques() if t.documented}
+    raise AttributeError(f"module 'cielib.quantize' has no attribute {name!r}")
 
 
 class QuantizationError(RuntimeError):
@@ -114,10 +81,6 @@ class QuantizationError(RuntimeError):
 
 
 # ----------------------------------------------------------------- validation
-
-
-def _check_technique(technique: Any) -> str:
-    return check_choice(technique, TECHNIQUES, what="technique")
 
 
 def _check_images(images: Any, input_shape: tuple[int, ...], what: str) -> np.ndarray:
@@ -147,8 +110,9 @@ def convert(
 ) -> bytes:
     """Convert a Keras 2 (``tf_keras``) classifier to a TFLite flatbuffer.
 
-    The settings follow TensorFlow's post-training quantization guide
-    (:data:`DOCUMENTED_SOURCE`), one per technique:
+    The converter is set up by the technique's registry entry
+    (:class:`cielib.compression.Technique`); the built-in ones follow TensorFlow's
+    post-training quantization guide (:data:`DOCUMENTED_SOURCE`):
 
     * ``float32``: no optimization (the reference).
     * ``float16``: ``optimizations=[DEFAULT]``, ``supported_types=[tf.float16]``.
@@ -161,8 +125,9 @@ def convert(
     Args:
         model: A built ``tf_keras`` model (e.g. from :func:`cielib.models.build_model`)
             with one image input.
-        technique: One of :data:`TECHNIQUES`.
-        representative_images: Calibration images for ``full_int8``, already
+        technique: A registered technique (:func:`cielib.compression.names`).
+        representative_images: Calibration images for a calibrating technique
+            (``full_int8``), already
             preprocessed exactly like the model's inputs (float32, ``(n, H, W, C)``).
             Training images, never test images. Ignored by other techniques.
         num_calibration: How many of them to calibrate on (all of them if fewer).
@@ -175,19 +140,19 @@ def convert(
             or images that do not match the model input. All checked before
             converting.
     """
-    technique = _check_technique(technique)
+    tech = compression.get(technique)
     num_calibration = check_positive_int("num_calibration", num_calibration)
     calibration = None
-    if technique == "full_int8":
+    if tech.calibrates:
         if representative_images is None:
             raise ValueError(
-                "technique 'full_int8' needs representative_images (preprocessed "
+                f"technique {tech.name!r} needs representative_images (preprocessed "
                 "float32 training images) to calibrate activation ranges"
             )
         input_shape = tuple(int(d) for d in model.input_shape[1:])
         calibration = _check_images(representative_images, input_shape, "representative_images")
         if len(calibration) == 0:
-            raise ValueError("representative_images is empty; full_int8 needs at least 1")
+            raise ValueError(f"representative_images is empty; {tech.name} needs at least 1")
         if not np.isfinite(calibration[:num_calibration]).all():
             raise ValueError("representative_images contains NaN or infinite values")
         calibration = calibration[:num_calibration]
@@ -195,20 +160,7 @@ def convert(
     from cielib.keras import tf  # lazy: only conversion needs TensorFlow
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if technique != "float32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if technique == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    elif technique == "full_int8":
-
-        def representative_dataset():
-            for image in calibration:
-                yield [image[None]]
-
-        converter.representative_dataset = representative_dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+    tech.configure(converter, tf, calibration)
     with warnings.catch_warnings():
         # Harmless: the converter expects input statistics for int8 inputs but takes
         # them from calibration instead.
@@ -220,8 +172,9 @@ def verify(tflite_bytes: bytes, technique: str) -> dict[str, Any]:
     """Check that a flatbuffer is quantized the way ``technique`` asks.
 
     A converter setting that silently does nothing would otherwise pass for a
-    quantized model and its accuracy would be the float model's. Rules (on the
-    conv/dense weight tensors found by :func:`inspect`):
+    quantized model and its accuracy would be the float model's. The rules are the
+    technique's registry entry (``weights``, ``min_elements``, ``biases``, ``io``), on
+    the conv/dense weight tensors found by :func:`inspect`; for the built-in ones:
 
     * ``float32``: every weight float32; input and output float32.
     * ``float16``: every weight float16; input and output float32.
@@ -232,7 +185,7 @@ def verify(tflite_bytes: bytes, technique: str) -> dict[str, Any]:
 
     Args:
         tflite_bytes: A ``.tflite`` flatbuffer.
-        technique: One of :data:`TECHNIQUES`.
+        technique: A registered technique (:func:`cielib.compression.names`).
 
     Returns:
         ``{"technique", "weight_dtypes": {dtype: count}, "bias_dtypes": {...},
@@ -243,7 +196,7 @@ def verify(tflite_bytes: bytes, technique: str) -> dict[str, Any]:
         QuantizationError: the model does not match the technique (the message says
             which tensors are wrong and what was expected).
     """
-    technique = _check_technique(technique)
+    tech = compression.get(technique)
     data = tflite_file.check_bytes(tflite_bytes)
     parsed = tflite_file.read_model(data)
     table = tflite_file.inspect(data)
@@ -268,29 +221,26 @@ def verify(tflite_bytes: bytes, technique: str) -> dict[str, Any]:
             more = f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
             problems.append(f"{len(wrong)} {what} tensor(s) are not {expected}: {shown}{more}")
 
-    io_expected = "int8" if technique == "full_int8" else "float32"
+    io_expected = tech.io
     if len(weights) == 0:
         problems.append("no conv/dense weight tensors found")
-    if technique == "float32":
-        bad(weights, "float32")
-    elif technique == "float16":
-        bad(weights, "float16")
-    elif technique == "dynamic_int8":
-        bad(weights[weights["size"] >= DYNAMIC_MIN_ELEMENTS], "int8")
-        others = weights[~weights["dtype"].isin(["int8", "float32"])]
+    if tech.min_elements:
+        bad(weights[weights["size"] >= tech.min_elements], tech.weights)
+        others = weights[~weights["dtype"].isin([tech.weights, "float32"])]
         if len(others):
             problems.append(
-                f"{len(others)} weight tensor(s) are neither int8 nor float32: "
+                f"{len(others)} weight tensor(s) are neither {tech.weights} nor float32: "
                 f"{sorted(set(others['dtype']))}"
             )
-        if len(weights) and not (weights["dtype"] == "int8").any():
+        if len(weights) and not (weights["dtype"] == tech.weights).any():
             problems.append(
-                "no weight tensor is int8 (the converter skips tensors with fewer than "
-                f"{DYNAMIC_MIN_ELEMENTS} elements; is every layer that small?)"
+                f"no weight tensor is {tech.weights} (the converter skips tensors with fewer "
+                f"than {tech.min_elements} elements; is every layer that small?)"
             )
     else:
-        bad(weights, "int8")
-        bad(biases, "int32", what="bias")
+        bad(weights, tech.weights)
+    if tech.biases:
+        bad(biases, tech.biases, what="bias")
     if input_dtype != io_expected:
         problems.append(f"input is {input_dtype}, expected {io_expected}")
     if output_dtype != io_expected:

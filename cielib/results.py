@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cielib import runs
-from cielib.quantize import TECHNIQUES
+from cielib.compression import Setting, SettingLabel
 
 
 def histories(train_runs: pd.DataFrame) -> pd.DataFrame:
@@ -32,9 +32,10 @@ def histories(train_runs: pd.DataFrame) -> pd.DataFrame:
 
 def with_settings(table: pd.DataFrame) -> pd.DataFrame:
     """A run table with a ``setting`` column (dense, sparsity 0.5, float16, ...) and its
-    comparison ``design`` (:func:`design_of`)."""
+    comparison ``design`` (:func:`design_of`); an analysis run (no sparsity) has none."""
     rows = table.to_dict("records")
-    return table.assign(setting=[setting_name(r) for r in rows], design=[design_of(r) for r in rows])
+    names = [setting_name(r) if pd.notna(r.get("sparsity")) else None for r in rows]
+    return table.assign(setting=names, design=[design_of(r) for r in rows])
 
 
 def design_of(params: dict) -> str:
@@ -91,34 +92,34 @@ def stand_in_note(stand_in_for: str) -> str:
             "trends with the paper, not numbers.")
 
 
-def setting_name(params: dict) -> str:
-    """How a run's compression setting is named in tables: dense, sparsity 0.5, float16."""
-    technique = params.get("technique")
-    if not isinstance(technique, str):  # absent, None, or NaN from a DataFrame row
-        technique = ""
-    sparsity = float(params.get("sparsity") or 0.0)
-    if technique:
-        return str(technique) if sparsity == 0 else f"sparsity {sparsity:g} + {technique}"
-    return "dense" if sparsity == 0 else f"sparsity {sparsity:g}"
+def setting_name(params: dict) -> SettingLabel:
+    """How a run's compression setting is named in tables: dense, sparsity 0.5, float16
+    (:attr:`cielib.compression.Setting.label` of its parameters or table row)."""
+    return Setting.from_params(params).label
 
 
-_TECHNIQUE_ORDER = TECHNIQUES  # float32 reference first, then by strength
+def setting_order(name: SettingLabel | Setting) -> tuple:
+    """Sort key putting settings in the paper's table order: dense, sparsities, techniques.
 
+    Takes a :class:`~cielib.compression.Setting` or a name made by :func:`setting_name`
+    (the keys of :func:`predictions_by_setting`), which remembers its setting: names are
+    never parsed back.
 
-def setting_order(name: str) -> tuple:
-    """Sort key putting settings in the paper's table order: dense, sparsities, techniques."""
-    if name == "dense":
-        return (0, 0.0, -1)
-    sparsity, _, technique = name.partition(" + ") if name.startswith("sparsity") else ("", "", name)
-    s = float(sparsity.split(" ")[1]) if sparsity else 0.0
-    t = _TECHNIQUE_ORDER.index(technique) if technique in _TECHNIQUE_ORDER else -1
-    return (1 if t < 0 else 2, s, t)
+    Raises:
+        TypeError: a plain string (e.g. read back from a CSV file), whose setting is unknown.
+    """
+    if isinstance(name, Setting):
+        return name.sort_key
+    if isinstance(name, SettingLabel):
+        return name.setting.sort_key
+    raise TypeError(f"setting_order needs a Setting or a name made by setting_name, got "
+                    f"{type(name).__name__} {name!r}")
 
 
 def predictions_by_setting(table: pd.DataFrame) -> tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]:
     """Test-set labels and ``{setting: {seed: y_pred}}`` for the runs of a run table.
 
-    Every run must have predicted the same test set (same labels in the same order);
+    The settings come in table order (:func:`setting_order`). Every run must have predicted the same test set (same labels in the same order);
     otherwise comparing them image by image would be meaningless, so it is an error.
     """
     y_true = None
@@ -132,7 +133,7 @@ def predictions_by_setting(table: pd.DataFrame) -> tuple[np.ndarray, dict[str, d
         out.setdefault(setting_name(r), {})[int(r["seed"])] = pred["y_pred"]
     if y_true is None:
         raise ValueError("no runs given")
-    return y_true, out
+    return y_true, dict(sorted(out.items(), key=lambda kv: setting_order(kv[0])))
 
 
 def stack_seeds(by_seed: dict[int, np.ndarray], seeds: Iterable[int]) -> np.ndarray:

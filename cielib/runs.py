@@ -25,6 +25,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from cielib.compression import Setting
+
 DONE = "DONE"
 PARAMS = "params.json"
 METRICS = "metrics.json"
@@ -113,13 +115,11 @@ class RunSpec:
         return {**self.params, **self.runtime, "run_dir": str(run_dir)}
 
     def label(self) -> str:
-        """Short human description: stage and key parameters."""
+        """Short human description: stage, task, compression setting and seed."""
         p = self.params
         bits = [self.stage, str(p.get("task", ""))]
-        if "sparsity" in p:
-            bits.append(f"sparsity={p['sparsity']:g}")
-        if "technique" in p:
-            bits.append(str(p["technique"]))
+        if "sparsity" in p or "technique" in p:
+            bits.append(Setting.from_params(p).label)
         if "seed" in p:
             bits.append(f"seed={p['seed']}")
         return " ".join(b for b in bits if b)

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from cielib import compression
 from cielib.config import Profile, Task
 from cielib.keras import ONEDNN
 from cielib.models import MODELS
 from cielib.runs import KEY_FIELDS
-from cielib.quantize import REFERENCE_TECHNIQUE
 
 #: What one run of a stage is per. Each kind expands a profile into run keys.
 PER = ("seed", "point", "model", "task", "profile")
@@ -111,7 +111,7 @@ def _quantize_params(profile: Profile, task: Task | None, key: Key) -> dict[str,
     assert task is not None
     return {"task": task.name, "dataset": task.dataset, "model": task.model,
             "sparsity": key["sparsity"], "seed": key["seed"],
-            "techniques": [REFERENCE_TECHNIQUE, *profile.techniques],
+            "techniques": [compression.reference().name, *profile.techniques],
             "representative_size": profile.representative_size, "threads": profile.threads,
             # speed is a property of architecture and technique: measured once per
             # (task, sparsity), on the first seed

@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import evaluate, paths, quantize, results, runs, tables
+from cielib import compression, evaluate, paths, quantize, results, runs, tables
 
 runs_dir = runs_dir or str(paths.runs_dir())
 if inputs is None:  # opened by hand: the newest finished runs of one task in the store
@@ -43,7 +43,8 @@ out = Path(run_dir)
 table = results.with_settings(runs.table(runs_dir, inputs))  # one row per quantized model (run x technique)
 class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
 title = task_label or task
-order = list(quantize.TECHNIQUES)
+order = list(compression.names())  # the registry's order: reference first, then by strength
+reference = compression.reference().name  # float32
 table["technique"] = pd.Categorical(table["technique"], categories=order, ordered=True)
 intro = (f"**{title}**: {len(table)} quantized model(s): "
          f"techniques {', '.join(sorted(set(map(str, table['technique'])), key=order.index))}, "
@@ -68,7 +69,7 @@ tables.present(metric_table, caption="Test metrics per quantization technique, m
 # size, for the same trained model; gzip shows what zeros (pruning) add on top.
 
 # %%
-ref = table[table["technique"] == "float32"].set_index(["sparsity", "seed"])
+ref = table[table["technique"] == reference].set_index(["sparsity", "seed"])
 sized = table.merge(ref[["tflite_bytes", "tflite_gzip_bytes"]].add_suffix("_float32"),
                     left_on=["sparsity", "seed"], right_index=True, how="left")
 sized["size_ratio"] = sized["tflite_bytes_float32"] / sized["tflite_bytes"]
@@ -101,7 +102,7 @@ display(Markdown(
 # %%
 speed = table.dropna(subset=["latency_b1_ms"]) if "latency_b1_ms" in table else table.iloc[:0]
 if len(speed):
-    ref_speed = speed[speed["technique"] == "float32"].set_index("sparsity")
+    ref_speed = speed[speed["technique"] == reference].set_index("sparsity")
     speed = speed.assign(
         speedup_b1=lambda d: d["sparsity"].map(ref_speed["latency_b1_ms"]) / d["latency_b1_ms"],
         speedup_throughput=lambda d: d["throughput_ips"] / d["sparsity"].map(ref_speed["throughput_ips"]),
@@ -114,16 +115,16 @@ if len(speed):
 # %% [markdown]
 # ### Which classes move under the strongest quantization?
 #
-# Per-class precision, recall and F1 of full-integer int8 against the float32 TFLite
-# model of the same seed, most harmed first.
+# Per-class precision, recall and F1 of the strongest technique that ran (full-integer
+# int8, when it did) against the float32 TFLite model of the same seed, most harmed first.
 
 # %%
 first = int(table["seed"].min())
 present = set(table.loc[(table["seed"] == first) & (table["sparsity"] == 0), "technique"].astype(str))
-strongest = next((t for t in ("full_int8", "dynamic_int8", "float16") if t in present), None)
-if strongest and "float32" in present:
+strongest = next((t for t in reversed(order) if t in present and t != reference), None)
+if strongest and reference in present:
     reps = []
-    for tech in ("float32", strongest):
+    for tech in (reference, strongest):
         pred = runs.load_predictions(runs.lookup(table, technique=tech, seed=first, sparsity=0.0).path)
         reps.append(evaluate.classification_report(pred["y_true"], pred["y_pred"],
                                                    class_names=class_names))

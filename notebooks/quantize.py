@@ -23,6 +23,8 @@
 # (`<technique>/predictions.npz`, listed in `parts.json`) in the same schema as the
 # training runs, so every analysis treats Keras and TFLite models alike.
 #
+# The built-in techniques (each is an entry of the registry in `cielib.compression`):
+#
 # | technique | weights | activations | calibration |
 # |---|---|---|---|
 # | `float32` | float32 | float32 | none (the reference) |
@@ -52,7 +54,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import data, evaluate, models, quantize, runs, sizes
+from cielib import compression, data, evaluate, models, quantize, runs, sizes
 from cielib.keras import configure_threads, keras
 
 out = Path(run_dir)
@@ -78,8 +80,10 @@ display(Markdown(f"{', '.join(techniques)} from `{source.name}` ({model}, sparsi
 # full-integer int8 the input and output types too.
 
 # %%
-calibration = prep(ds.x_train[:representative_size]) if "full_int8" in techniques else None
-blobs = {t: quantize.convert(net, t, representative_images=calibration if t == "full_int8" else None,
+reference = compression.reference().name  # float32: every ratio is taken against it
+calibrating = [t for t in techniques if compression.get(t).calibrates]  # full_int8
+calibration = prep(ds.x_train[:representative_size]) if calibrating else None
+blobs = {t: quantize.convert(net, t, representative_images=calibration if t in calibrating else None,
                              num_calibration=representative_size) for t in techniques}
 checks = {t: quantize.verify(blob, t) for t, blob in blobs.items()}
 pd.DataFrame(checks).T
@@ -110,7 +114,7 @@ for technique, blob in blobs.items():
         **evaluate.summary_metrics(ds.y_test, probs.argmax(axis=1), probs=probs, n_classes=ds.n_classes),
         "technique": technique, "tflite_bytes": size["bytes"], "tflite_gzip_bytes": size["gzip_bytes"],
         # the float32 conversion of the same model is the reference for the compression ratio
-        "size_ratio_vs_float32": sizes.compression_ratio(len(blobs["float32"]), size["bytes"]),
+        "size_ratio_vs_float32": sizes.compression_ratio(len(blobs[reference]), size["bytes"]),
         "weight_bytes": int(checks[technique]["weight_bytes"]),
         "input_dtype": str(checks[technique]["input_dtype"]),
         "output_dtype": str(checks[technique]["output_dtype"]),
@@ -131,7 +135,7 @@ table[[c for c in ("top1", "agreement_with_keras", "tflite_bytes", "size_ratio_v
                    "latency_b1_ms", "throughput_ips") if c in table]]
 
 # %% tags=["assert"]
-assert list(blobs) == list(techniques) and techniques[0] == "float32"
+assert list(blobs) == list(techniques) and techniques[0] == reference
 for technique, m in summary.items():
     assert m["top1"] > 1.5 / ds.n_classes, f"{technique} is near chance"
     assert m["agreement_with_keras"] > 0.8, f"{technique}: only {m['agreement_with_keras']:.0%} agreement"

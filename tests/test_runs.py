@@ -110,9 +110,15 @@ def test_setting_names_and_order():
     assert results.setting_name({"sparsity": 0.5, "technique": float("nan")}) == "sparsity 0.5"
     assert results.setting_name({"sparsity": 0.0, "technique": "float16"}) == "float16"
     assert results.setting_name({"sparsity": 0.9, "technique": "full_int8"}) == "sparsity 0.9 + full_int8"
-    names = ["full_int8", "sparsity 0.9", "dense", "float32", "sparsity 0.3", "sparsity 0.9 + full_int8"]
+    params = [{"technique": "full_int8", "sparsity": 0.0}, {"sparsity": 0.9}, {"sparsity": 0.0},
+              {"technique": "float32", "sparsity": 0.0}, {"sparsity": 0.3},
+              {"technique": "full_int8", "sparsity": 0.9}]
+    names = [results.setting_name(p) for p in params]
     assert sorted(names, key=results.setting_order) == [
         "dense", "sparsity 0.3", "sparsity 0.9", "float32", "full_int8", "sparsity 0.9 + full_int8"]
+    # names are never parsed back: a plain string (e.g. read from a CSV file) is refused
+    with pytest.raises(TypeError, match="setting_order needs a Setting"):
+        results.setting_order("sparsity 0.9")
 
 
 def test_stand_in_note():
