@@ -150,3 +150,15 @@ def test_compressed_seeds_default_to_an_offset_and_must_be_disjoint():
     d["profile"]["compressed_seed_offset"] = 1
     with pytest.raises(ConfigError, match=r"offset \(1\).*shared: \[1\]"):
         parse_profile(d)
+
+
+def test_only_profiles_are_listed_as_profiles():
+    """Cluster files live in configs/clusters/, so `--profile nope` lists profiles only,
+    and every listed name loads as a profile."""
+    names = config.available_profiles()
+    assert "quick" in names and not [n for n in names if "cluster" in n]
+    for name in names:
+        config.load_profile(name)
+    with pytest.raises(config.ConfigError, match="unknown profile 'nope'; allowed: ") as err:
+        config.load_profile("nope")
+    assert "cluster" not in str(err.value)

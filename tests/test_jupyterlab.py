@@ -47,7 +47,10 @@ class JupyterLab:
     def __init__(self, tmp: Path):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_DATA_DIR": str(tmp / "data"),
+        # the project's shipped Jupyter config (installed into <prefix>/etc/jupyter by
+        # `pip install .`), on the path exactly where an installed copy would be read
+        env = {**os.environ, "JUPYTER_CONFIG_PATH": str(ROOT / "jupyter-config"),
+               "JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_DATA_DIR": str(tmp / "data"),
                "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "JUPYTER_PLATFORM_DIRS": "1",
                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
@@ -56,14 +59,11 @@ class JupyterLab:
                f"--LabApp.user_settings_dir={tmp / 'settings'}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
-        # what the README tells readers to run once: a double click opens .py files as notebooks
-        subprocess.run([sys.executable, "-m", "jupytext_config", "set-default-viewer", "python"],
-                       env=env, check=True, capture_output=True, timeout=60)
-        # no autosave: the test must not write train.ipynb (jupytext pairs it) into the checkout
+        # no autosave: the test must not write train.ipynb (jupytext pairs it) into the checkout.
+        # Only this; the default viewer comes from the project's own setting.
         overrides = tmp / "config" / "labconfig" / "default_setting_overrides.json"
-        settings = json.loads(overrides.read_text())
-        settings.setdefault("@jupyterlab/docmanager-extension:plugin", {})["autosave"] = False
-        overrides.write_text(json.dumps(settings))
+        overrides.parent.mkdir(parents=True)
+        overrides.write_text(json.dumps({"@jupyterlab/docmanager-extension:plugin": {"autosave": False}}))
         self.log = tmp / "jupyterlab.log"
         self._log = self.log.open("w")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=tmp)
@@ -219,6 +219,21 @@ def lab(tmp_path_factory):
         server.stop()
 
 
+SHIPPED = ROOT / "jupyter-config" / "labconfig" / "default_setting_overrides.d" / "cielib.json"
+
+
+def test_the_default_viewer_setting_ships_with_the_project():
+    """What `jupytext-config set-default-viewer python` writes, shipped instead of asked for,
+    and installed where JupyterLab reads default settings (<prefix>/etc/jupyter/labconfig)."""
+    import tomllib
+
+    setting = json.loads(SHIPPED.read_text())
+    assert setting["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"] == {"python": "Jupytext Notebook"}
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    assert data_files["etc/jupyter/labconfig/default_setting_overrides.d"] == [
+        SHIPPED.relative_to(ROOT).as_posix()]
+
+
 @pytest.mark.slow
 def test_train_py_opens_as_a_notebook_through_jupytext(lab):
     status, body = _get(f"{lab.url}/api/contents/notebooks/train.py?content=1&type=notebook")
@@ -265,6 +280,7 @@ def test_lab_page_loads_in_chromium_without_console_errors(lab, tmp_path):
             ".map(e => e.textContent.trim()), tabs: [...document.querySelectorAll('.lm-TabBar-tabLabel')]"
             ".map(e => e.textContent.trim()), "
             "cells: document.querySelectorAll('.jp-Notebook .jp-Cell').length, "
+            "editor: !!document.querySelector('.jp-FileEditor'), "
             "first: (document.querySelector('.jp-Notebook .jp-MarkdownCell h1') || {}).textContent || ''})")},
             session=session)["result"]["value"]
         shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
@@ -283,6 +299,7 @@ def test_lab_page_loads_in_chromium_without_console_errors(lab, tmp_path):
     assert "train.py" in info["files"], info  # the file browser lists notebooks/
     assert "train.py" in info["tabs"], info  # and the file opened in a tab ...
     assert info["cells"] >= 3 and info["first"].startswith("Training"), info  # ... as a notebook
+    assert not info["editor"], info  # by its default viewer (the shipped setting), not a text editor
     assert errors == [], errors
     assert any("planted error" in e for e in planted), planted
     assert path.stat().st_size > 20_000  # a rendered page, not a blank one
