@@ -83,8 +83,9 @@ display(Markdown(f"{', '.join(techniques)} from `{source.name}` ({model}, sparsi
 reference = compression.reference().name  # float32: every ratio is taken against it
 calibrating = [t for t in techniques if compression.get(t).calibrates]  # full_int8
 calibration = prep(ds.x_train[:representative_size]) if calibrating else None
-blobs = {t: quantize.convert(net, t, representative_images=calibration if t in calibrating else None,
-                             num_calibration=representative_size) for t in techniques}
+blobs = {t: quantize.convert(net, t, num_calibration=representative_size,
+                             representative_images=calibration if t in calibrating else None)
+         for t in techniques}
 checks = {t: quantize.verify(blob, t) for t, blob in blobs.items()}
 pd.DataFrame(checks).T
 
