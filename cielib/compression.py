@@ -130,6 +130,10 @@ def _full_int8(converter: Any, tf: Any, calibration: np.ndarray | None) -> None:
     converter.inference_output_type = tf.int8
 
 
+#: float16: weights stored as float16, dequantized to float32 at load time. dynamic_int8:
+#: weights int8 (per channel for convolutions), activations quantized on the fly where an
+#: int8 kernel exists; tensors under DYNAMIC_MIN_ELEMENTS stay float32. full_int8: weights
+#: and activations int8, calibrated on representative training images; int8 input and output.
 BUILTIN: tuple[Technique, ...] = (
     Technique("float32", _float32, weights="float32", reference=True),
     Technique("float16", _float16, weights="float16", documented={

@@ -1,20 +1,13 @@
 """Post-training quantization to TensorFlow Lite, and evaluation with LiteRT.
 
-The techniques themselves (their converter settings, what their flatbuffers must hold,
-the reference, TensorFlow's documented benefits) are entries of the registry in
-:mod:`cielib.compression`; this module converts, verifies and runs them. The paper (its Section on quantization and Table 5) converted a trained VGG-19 to
+The paper (its Section on quantization and Table 5) converted a trained VGG-19 to
 float16 and to dynamic-range int8 and gave up on full-integer int8 for lack of a
-working recipe. This module does all three with TensorFlow's converter, plus an
-unquantized ``float32`` TFLite model as the reference every ratio is taken against:
-
-* ``float16``: weights stored as float16 and dequantized to float32 at load time.
-* ``dynamic_int8``: weights stored as int8 (per channel for convolutions); at run time
-  activations are quantized on the fly where an int8 kernel exists. The converter
-  leaves weight tensors with fewer than :data:`DYNAMIC_MIN_ELEMENTS` elements in
-  float32, so tiny layers stay float.
-* ``full_int8``: weights *and* activations int8, calibrated on representative images;
-  the model's input and output are int8 too, so callers quantize inputs with the
-  model's own scale and zero point (:class:`TFLiteClassifier` does this).
+working recipe. This module converts with all three, plus the unquantized ``float32``
+reference every ratio is taken against; what each technique is (converter settings,
+what its flatbuffer must hold, TensorFlow's documented benefits) is an entry of the
+registry in :mod:`cielib.compression`. A ``full_int8`` model takes and gives int8, so
+callers quantize inputs with its own scale and zero point (:class:`TFLiteClassifier`
+does this).
 
 Converter route: ``tf.lite.TFLiteConverter.from_keras_model`` works directly on the
 ``tf_keras`` (Keras 2) models :func:`cielib.models.build_model` returns, with
