@@ -31,7 +31,7 @@ from cielib.cie._checks import (
 from cielib.cie.compare import agreement
 from cielib.cie.draws import POPULATION_STATISTICS, SINGLE_STATISTICS, models
 from cielib.cie.matched import (
-    POPULATION_NULLS,
+    INDEPENDENT_NULLS,
     POPULATION_TEST,
     place,
     population_matched,
@@ -40,7 +40,7 @@ from cielib.cie.matched import (
 from cielib.cie.population import PopulationCIE, population_cie, population_summary
 from cielib.cie.single import single_model_cie, single_row
 
-DESIGNS = tuple(POPULATION_NULLS)
+DESIGNS = tuple(POPULATION_TEST)
 #: Default null draws: p-values to about +-0.007 at 0.05, seconds on 10 classes x 30
 #: models x 2,000 images.
 N_NULL = 1000
@@ -144,6 +144,7 @@ def analyse(
     n_null=N_NULL,
     rng_seed=0,
     n_classes=None,
+    independent_null="permutation",
 ) -> CIEAnalysis:
     """Both CIE schemas on every setting, each count against a null of its own design.
 
@@ -173,6 +174,9 @@ def analyse(
             can be enumerated: an exact test).
         rng_seed: seed of every random draw (results are reproducible).
         n_classes: number of classes; default max label + 1 over all arrays.
+        independent_null: "permutation" (default: exact by exchangeability) or
+            "dense splits" (disjoint dense models, when there are 2n; calibration
+            shows it too liberal with few dense models), see :mod:`cielib.cie.matched`.
 
     Returns:
         CIEAnalysis.
@@ -183,6 +187,9 @@ def analyse(
     boundary = check_boundary(boundary)
     n_null = _check_count(n_null, "n_null", 1)
     rng_seed = _check_count(rng_seed, "rng_seed", 0)
+    if independent_null not in INDEPENDENT_NULLS:
+        raise ValueError(f"independent_null must be one of {', '.join(map(repr, INDEPENDENT_NULLS))}; "
+                         f"got {independent_null!r}")
     y = check_y_true(y_true)
     dense = _check_seeded(base, "base", y.size)
     if not isinstance(settings, Mapping):
@@ -224,7 +231,7 @@ def analyse(
             continue
         obs, null, draws = single_matched(mdl, b, c, design=design, n_dense=len(dense_seeds),
                                           n_null=n_null, rng=_rng(rng_seed, name, "single"),
-                                          boundary=boundary)
+                                          boundary=boundary, independent_null=independent_null)
         kind = draws.kind if draws is not None else "none"
         single_null.append(pd.DataFrame({"setting": name, "null": kind,
                                          "draw": np.arange(len(null["classes"])), **null}))
@@ -238,7 +245,8 @@ def analyse(
         pops[name] = pop
         obs, null, draws = population_matched(mdl, b, c, design=design, n_dense=len(dense_seeds),
                                               n_null=n_null, rng=_rng(rng_seed, name, "population"),
-                                              alpha=alpha, normalize=normalize)
+                                              alpha=alpha, normalize=normalize,
+                                              independent_null=independent_null)
         pop_null.append(pd.DataFrame({"setting": name, "null": draws.kind,
                                       "draw": np.arange(len(null["classes"])), **null}))
         for stat in POPULATION_STATISTICS:
@@ -260,7 +268,8 @@ def analyse(
         pairs=pairs,
         pops=pops,
         options={"alpha": alpha, "correction": correction_name(correction), "normalize": normalize,
-                 "boundary": boundary, "n_null": n_null, "rng_seed": rng_seed, "n_classes": k},
+                 "boundary": boundary, "n_null": n_null, "rng_seed": rng_seed, "n_classes": k,
+                 "independent_null": independent_null},
     )
 
 

@@ -23,6 +23,7 @@ from cielib.cie.population import paired_t, welch_t
 POPULATION_STATISTICS = ("classes", "classes, BH", "CIE images")
 SINGLE_STATISTICS = ("classes", "images")
 _CHUNK = 64  # draws per vectorized block: bounds memory at (chunk, models, classes)
+_CELLS = 2 ** 24  # at most this many label counts (draws x images x classes) at once
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,14 +57,26 @@ def models(y: np.ndarray, preds: np.ndarray, k: int) -> Models:
     return Models(y=y, preds=preds, recall=recall, top1=top1, n_c=class_counts(y, k), k=k)
 
 
-def _modal_many(preds: np.ndarray, k: int) -> np.ndarray:
-    """Modal label per image for each draw: preds (d, m, n) -> (d, n), ties to the
-    highest class id (as :func:`cielib.cie.modal_labels`)."""
-    d, m, n = preds.shape
-    flat = ((np.arange(d, dtype=np.int64)[:, None, None] * n + np.arange(n)[None, None, :]) * k
-            + preds).ravel()
-    counts = np.bincount(flat, minlength=d * n * k).reshape(d, n, k)
-    return (k - 1 - np.argmax(counts[:, :, ::-1], axis=2)).astype(np.int64)
+def onehot(preds: np.ndarray, k: int) -> np.ndarray:
+    """float32 one-hot predictions (n_models, n_images * k): row i of ``S @ onehot`` is
+    the per-image label counts of the models row i of S selects (exact: counts < 2**24).
+    Images on which every model agrees are left out by the caller: they can never
+    change their modal label."""
+    m, n = preds.shape
+    out = np.zeros((m, n * k), dtype=np.float32)
+    out[np.arange(m)[:, None], np.arange(n)[None, :] * k + preds] = 1.0
+    return out
+
+
+def _modal_many(hot: np.ndarray, sides: np.ndarray, k: int) -> np.ndarray:
+    """Modal label per image for each draw (ties to the highest class id, as
+    :func:`cielib.cie.modal_labels`): sides (d, m) model indices -> (d, n_images)."""
+    d = sides.shape[0]
+    select = np.zeros((d, hot.shape[0]), dtype=np.float32)
+    np.add.at(select, (np.repeat(np.arange(d), sides.shape[1]), sides.ravel()), 1.0)
+    counts = (select @ hot).reshape(d, -1, k)
+    counts += np.arange(k, dtype=np.float32) / (k + 1)  # a tie goes to the highest class id
+    return np.argmax(counts, axis=2)
 
 
 def _bh_count(p: np.ndarray, alpha: float) -> np.ndarray:
@@ -97,8 +110,11 @@ def population_counts(mdl: Models, side_base: np.ndarray, side_comp: np.ndarray,
     has = mdl.has
     rec = mdl.recall[:, has]
     out = {s: np.empty(side_base.shape[0], dtype=float) for s in POPULATION_STATISTICS}
-    for lo in range(0, side_base.shape[0], _CHUNK):
-        a, b = side_base[lo:lo + _CHUNK], side_comp[lo:lo + _CHUNK]
+    varying = (mdl.preds != mdl.preds[:1]).any(axis=0)
+    hot = onehot(mdl.preds[:, varying], mdl.k)
+    chunk = max(1, min(_CHUNK, _CELLS // max(hot.shape[1], 1)))
+    for lo in range(0, side_base.shape[0], chunk):
+        a, b = side_base[lo:lo + chunk], side_comp[lo:lo + chunk]
         ra, rb = rec[a], rec[b]  # (d, n, k)
         if normalize == "population":
             na = ra - mdl.top1[a].mean(axis=1)[:, None, None]
@@ -113,8 +129,8 @@ def population_counts(mdl: Models, side_base: np.ndarray, side_comp: np.ndarray,
         p = np.asarray(p, dtype=float).reshape(len(a), -1)
         out["classes"][lo:lo + len(a)] = (p < alpha).sum(axis=1)
         out["classes, BH"][lo:lo + len(a)] = _bh_count(p, alpha)
-        modal_a = _modal_many(mdl.preds[a], mdl.k)
-        modal_b = _modal_many(mdl.preds[b], mdl.k)
+        modal_a = _modal_many(hot, a, mdl.k)
+        modal_b = _modal_many(hot, b, mdl.k)
         out["CIE images"][lo:lo + len(a)] = (modal_a != modal_b).sum(axis=1)
     return out
 

@@ -3,15 +3,21 @@
 Every observed count (classes flagged, CIE or impacted images; both schemas) is set
 against the same count where nothing was compressed, drawn with the observed design and
 population sizes. The samplers are registries keyed by design, so a new design is a new
-entry, not a new branch:
+entry, not a new branch (keyed by null; :func:`null_for` names a design's):
 
 Population schema (:data:`POPULATION_NULLS`):
 
 * ``independent`` (compressed models trained with their own seeds): observed = the
   first n dense models against the n compressed ones (Welch's test, as Hooker et al.).
-  With at least 2n dense models the null splits them into two disjoint groups of n
-  ("dense splits"); with fewer, the observed 2n models are pooled and relabelled n vs n
-  (an exact permutation test: every relabelling when there are few, else a sample).
+  Default null ("permutation"): the observed 2n models pooled and relabelled n vs n
+  (every relabelling when there are few: an exact test; else a sample). Exact by
+  exchangeability: when compression changes nothing, every relabelling is as likely
+  as the observed one. The alternative ("dense splits", option
+  ``independent_null``): two disjoint groups of n dense models, when there are at
+  least 2n (else the permutation). It keeps compressed models out of the null, but
+  every split reuses the same few dense models, so the null is narrower than the
+  observed count's own spread: on planted populations with no effect (8 dense, 4 vs
+  4) it gives too many small p-values (``tests/test_cie_null.py``).
 * ``paired`` (compressed model i derives from dense model i: quantization, fine-tuning
   from a baseline): a paired t-test on the within-pair differences of normalized
   recall; the null swaps which model of each pair is called compressed ("sign flips",
@@ -22,9 +28,9 @@ Population schema (:data:`POPULATION_NULLS`):
 Single-model schema (:data:`SINGLE_NULLS`), statistic = the mean over the setting's
 pairs:
 
-* ``independent``: the same number of ordered (before, after) pairs of distinct dense
-  models, disjoint when there are enough ("dense pairs"), else drawn from the pooled
-  observed models ("permutation pairs").
+* ``independent``: the same number of ordered (before, after) pairs drawn from the
+  pooled observed models ("permutation pairs"), or of disjoint dense models ("dense
+  pairs", with ``independent_null="dense splits"`` and enough dense models).
 * ``paired``: swapping a pair's two models cannot serve: the impacted-image count is
   symmetric in them (|deviation after - deviation before|), so every swap gives the
   observed count back. The reference instead replaces each compressed model by another
@@ -69,11 +75,8 @@ def _perm_rows(rng: np.random.Generator, n_draws: int, n: int) -> np.ndarray:
     return np.argsort(rng.random((n_draws, n)), axis=1)
 
 
-def _independent_population(obs_base, obs_comp, n_dense, n_null, rng) -> Draws:
+def _permutation_population(obs_base, obs_comp, n_dense, n_null, rng) -> Draws:
     n = len(obs_comp)
-    if n_dense >= 2 * n:
-        perm = _perm_rows(rng, n_null, n_dense)[:, :2 * n]
-        return Draws("dense splits", perm[:, :n], perm[:, n:], False)
     pool = np.concatenate([obs_base, obs_comp])
     total = math.comb(2 * n, n)
     if total - 1 <= n_null:  # every relabelling but the observed one
@@ -83,6 +86,14 @@ def _independent_population(obs_base, obs_comp, n_dense, n_null, rng) -> Draws:
         return Draws("permutation", pool[a], pool[b.reshape(-1, n)], True)
     perm = _perm_rows(rng, n_null, 2 * n)
     return Draws("permutation", pool[perm[:, :n]], pool[perm[:, n:]], False)
+
+
+def _dense_split_population(obs_base, obs_comp, n_dense, n_null, rng) -> Draws:
+    n = len(obs_comp)
+    if n_dense < 2 * n:
+        return _permutation_population(obs_base, obs_comp, n_dense, n_null, rng)
+    perm = _perm_rows(rng, n_null, n_dense)[:, :2 * n]
+    return Draws("dense splits", perm[:, :n], perm[:, n:], False)
 
 
 def _flip_patterns(n: int, n_null: int, rng) -> tuple[np.ndarray, bool]:
@@ -99,14 +110,19 @@ def _paired_population(obs_base, obs_comp, n_dense, n_null, rng) -> Draws:
     return Draws("sign flips", base, comp, exact)
 
 
-def _independent_single(obs_base, obs_comp, n_dense, n_null, rng) -> Draws:
+def _permutation_single(obs_base, obs_comp, n_dense, n_null, rng) -> Draws:
     m = len(obs_comp)
-    if n_dense >= 2 * m:
-        perm = _perm_rows(rng, n_null, n_dense)[:, :2 * m]
-        return Draws("dense pairs", perm[:, :m], perm[:, m:], False)
     pool = np.concatenate([obs_base, obs_comp])
     perm = pool[_perm_rows(rng, n_null, 2 * m)]
     return Draws("permutation pairs", perm[:, :m], perm[:, m:], False)
+
+
+def _dense_pair_single(obs_base, obs_comp, n_dense, n_null, rng) -> Draws:
+    m = len(obs_comp)
+    if n_dense < 2 * m:
+        return _permutation_single(obs_base, obs_comp, n_dense, n_null, rng)
+    perm = _perm_rows(rng, n_null, n_dense)[:, :2 * m]
+    return Draws("dense pairs", perm[:, :m], perm[:, m:], False)
 
 
 def _paired_single(obs_base, obs_comp, n_dense, n_null, rng) -> Draws:
@@ -115,16 +131,29 @@ def _paired_single(obs_base, obs_comp, n_dense, n_null, rng) -> Draws:
     return Draws("reseeded dense", base.copy(), other + (other >= base), False)
 
 
-#: design -> sampler(obs_base, obs_comp, n_dense, n_null, rng) -> Draws. Dense models are
-#: rows 0..n_dense-1 of the stacked models; obs_base/obs_comp index the observed pairs.
+#: null name -> sampler(obs_base, obs_comp, n_dense, n_null, rng) -> Draws. Dense models
+#: are rows 0..n_dense-1 of the stacked models; obs_base/obs_comp index the observed pairs.
 POPULATION_NULLS: dict[str, Callable[..., Draws]] = {
-    "independent": _independent_population,
-    "paired": _paired_population,
+    "permutation": _permutation_population,
+    "dense splits": _dense_split_population,
+    "sign flips": _paired_population,
 }
 SINGLE_NULLS: dict[str, Callable[..., Draws]] = {
-    "independent": _independent_single,
-    "paired": _paired_single,
+    "permutation": _permutation_single,
+    "dense splits": _dense_pair_single,
+    "sign flips": _paired_single,
 }
+#: Which null each design uses, by the ``independent_null`` option: an independent
+#: setting's null is the permutation test (default) or dense splits; a paired one's
+#: always flips within pairs.
+INDEPENDENT_NULLS = ("permutation", "dense splits")
+
+
+def null_for(design: str, independent_null: str) -> str:
+    """The registry key of a design's null."""
+    return "sign flips" if design == "paired" else independent_null
+
+
 #: The per-class test each design uses in the population schema.
 POPULATION_TEST = {"independent": "welch", "paired": "paired"}
 
@@ -156,8 +185,8 @@ def place(observed: float, null: np.ndarray) -> dict:
 
 
 def population_matched(mdl: Models, obs_base, obs_comp, *, design: str, n_dense: int,
-                       n_null: int, rng: np.random.Generator, alpha: float,
-                       normalize: str) -> tuple[dict, dict, Draws]:
+                       n_null: int, rng: np.random.Generator, alpha: float, normalize: str,
+                       independent_null: str = "permutation") -> tuple[dict, dict, Draws]:
     """Observed population counts and their null draws for one setting.
 
     Returns:
@@ -166,19 +195,21 @@ def population_matched(mdl: Models, obs_base, obs_comp, *, design: str, n_dense:
     test = POPULATION_TEST[design]
     opts = dict(alpha=alpha, normalize=normalize, test=test)
     obs = population_counts(mdl, obs_base[None, :], obs_comp[None, :], **opts)
-    draws = POPULATION_NULLS[design](obs_base, obs_comp, n_dense, n_null, rng)
+    draws = POPULATION_NULLS[null_for(design, independent_null)](obs_base, obs_comp, n_dense,
+                                                                 n_null, rng)
     null = population_counts(mdl, draws.base, draws.comp, **opts)
     return {s: float(v[0]) for s, v in obs.items()}, null, draws
 
 
 def single_matched(mdl: Models, obs_base, obs_comp, *, design: str, n_dense: int,
-                   n_null: int, rng: np.random.Generator,
-                   boundary: str) -> tuple[dict, dict, Draws | None]:
+                   n_null: int, rng: np.random.Generator, boundary: str,
+                   independent_null: str = "permutation") -> tuple[dict, dict, Draws | None]:
     """Observed single-model means and their null draws for one setting (no null
     when there is only one dense model to draw from)."""
     obs = single_counts(mdl, obs_base[None, :], obs_comp[None, :], boundary=boundary)
     observed = {s: float(v[0]) for s, v in obs.items()}
     if design == "paired" and n_dense < 2:  # no other dense model to reseed with
         return observed, {s: np.empty(0) for s in obs}, None
-    draws = SINGLE_NULLS[design](obs_base, obs_comp, n_dense, n_null, rng)
+    draws = SINGLE_NULLS[null_for(design, independent_null)](obs_base, obs_comp, n_dense,
+                                                             n_null, rng)
     return observed, single_counts(mdl, draws.base, draws.comp, boundary=boundary), draws
