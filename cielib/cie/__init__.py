@@ -36,7 +36,16 @@ compressed). Import from ``cielib.cie``; the submodules are an implementation de
 from __future__ import annotations
 
 from cielib.cie._checks import BOUNDARIES, CORRECTIONS, NORMALIZATIONS
-from cielib.cie.analysis import DESIGNS, N_NULL, VERDICT_COLUMNS, CIEAnalysis, analyse, pair_models
+from cielib.cie.analysis import (
+    DESIGNS,
+    N_NULL,
+    VERDICT_COLUMNS,
+    VERDICT_TABLE_COLUMNS,
+    CIEAnalysis,
+    analyse,
+    pair_models,
+    verdict_table,
+)
 from cielib.cie.compare import AGREEMENT_COLUMNS, agreement, agreement_table
 from cielib.cie.null import (
     NULL_POPULATION_COLUMNS,
@@ -70,6 +79,7 @@ __all__ = [
     "analyse",
     "CIEAnalysis",
     "pair_models",
+    "verdict_table",
     "DESIGNS",
     "N_NULL",
     "VERDICT_COLUMNS",

@@ -312,3 +312,39 @@ def _agreement_row(name: str, per_pair: list, pop: PopulationCIE) -> dict:
         "mean_f1": nanmean([a["f1"] for a in rows]),
         "low_power": pop.low_power,
     }
+
+
+VERDICT_TABLE_COLUMNS = ["setting", "schema", "statistic", "observed", "null_range", "p",
+                         "percentile", "null_kind"]
+
+
+def _count(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+
+def verdict_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The verdicts as a reader needs them: at most 8 columns, one row per count.
+
+    ``null_range`` is "median [2.5th-97.5th percentile]" of the null draws;
+    ``null_kind`` names the null, the models per side and the number of draws (and
+    "exact" when every distinct draw was used), so every row says which null it used.
+
+    Args:
+        verdicts: :attr:`CIEAnalysis.verdicts`.
+    """
+    missing = set(VERDICT_COLUMNS) - set(verdicts.columns)
+    if missing:
+        raise ValueError(f"verdicts lacks column(s) {sorted(missing)}")
+    rows = []
+    for r in verdicts.to_dict("records"):
+        has_null = r["n_null"] > 0
+        rows.append({
+            "setting": r["setting"], "schema": r["schema"], "statistic": r["statistic"],
+            "observed": r["observed"],
+            "null_range": (f"{_count(r['null_median'])} [{_count(r['null_low'])}–"
+                           f"{_count(r['null_high'])}]") if has_null else "no null",
+            "p": r["p"], "percentile": r["percentile"],
+            "null_kind": (f"{r['null']}, {r['n_base']} vs {r['n_comp']}, {r['n_null']:,} draws"
+                          + (" (exact)" if r["exact"] else "")) if has_null else r["null"],
+        })
+    return pd.DataFrame(rows, columns=VERDICT_TABLE_COLUMNS)
