@@ -39,6 +39,7 @@ from cielib.cie._checks import BOUNDARIES, CORRECTIONS, NORMALIZATIONS
 from cielib.cie.analysis import (
     DESIGNS,
     N_NULL,
+    SCHEMAS,
     VERDICT_COLUMNS,
     VERDICT_TABLE_COLUMNS,
     CIEAnalysis,
@@ -80,6 +81,7 @@ __all__ = [
     "CIEAnalysis",
     "pair_models",
     "verdict_table",
+    "SCHEMAS",
     "DESIGNS",
     "N_NULL",
     "VERDICT_COLUMNS",
