@@ -27,10 +27,17 @@ per-class counts come from one ``np.bincount`` over ``model * n_classes + label`
 modal labels from one ``np.bincount`` over ``image * n_classes + label``; there is no
 Python loop over images. Labels are integer class ids in ``[0, n_classes)``.
 
+:func:`analyse` runs everything on one task's predictions in one call: both schemas on
+every setting, each count against a null of the same design (independent or paired)
+and population sizes, with its p-value and null percentile (:func:`verdict_table`).
+
 Layout: ``_checks`` (input checks and per-class counts), ``single`` (the paper's
-schema), ``population`` (Hooker et al.'s schema, Benjamini-Hochberg, chance flags),
-``compare`` (agreement between the two), ``null`` (both schemas where nothing was
-compressed). Import from ``cielib.cie``; the submodules are an implementation detail.
+schema), ``population`` (Hooker et al.'s schema, Welch and paired t-tests,
+Benjamini-Hochberg, chance flags), ``compare`` (agreement between the two), ``null``
+(both schemas on dense models only: the earlier, unmatched null), ``draws`` (both
+schemas' counts for many draws at once), ``matched`` (nulls with the observed design,
+p-values), ``analysis`` (:func:`analyse`). Imports run one way: ``_checks`` <- schemas
+<- ``draws`` <- ``matched`` <- ``analysis``. Import from ``cielib.cie``.
 """
 
 from __future__ import annotations

@@ -78,11 +78,10 @@ def single_model_null(y_true, dense, *, boundary="uncompressed", n_classes=None)
     flags are symmetric too. Duplicating every pair leaves the null's mean and shares
     unchanged. The pairs share models, so they are not independent draws.
 
-    Caveat: in this project compressed model i shares seed i with the dense model it
-    is compared with (a pruned model is trained from the same seed, hence the same
-    initial weights; a quantized model IS that dense model with rounded weights), so it is
-    closer to it than a reseeded model is. The null is therefore a high bar: a count
-    above it is beyond what reseeding alone does, while a count below it does not show
+    Caveat: this null ignores the comparison's design and size (every pair of dense
+    models, whatever the setting); :func:`cielib.cie.analyse` draws a matched null
+    instead. A quantized model IS its dense model with rounded weights, so it is closer
+    to it than a reseeded model is: against this null a count below it does not show
     that the compression is harmless.
 
     Args:
