@@ -202,3 +202,27 @@ def test_training_curves_two_panels_train_and_validation():
     import pytest
     with pytest.raises(ValueError, match="val_loss"):
         figures.training_curves(hist.drop(columns="val_loss"))
+
+
+def test_null_verdicts_draws_one_panel_per_count_with_the_observed_marker():
+    import numpy as np
+
+    from cielib import cie
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 20)
+    base = {s: np.where(rng.random(80) < 0.8, y, (y + 1) % 4) for s in range(4)}
+    comp = {1000 + s: np.where(rng.random(80) < 0.7, y, (y + 1) % 4) for s in range(4)}
+    quant = {s: p.copy() for s, p in base.items()}
+    a = cie.analyse(y, base, {"sparsity 0.9": comp, "int8": quant},
+                    {"sparsity 0.9": "independent", "int8": "paired"}, n_null=30)
+    rows = a.verdicts[a.verdicts["schema"] == "population"]
+    fig = fg.null_verdicts(rows, a.population_null, title="T")
+    assert len(fig.axes) == 3  # classes, classes after BH, CIE images
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert sum(t.startswith("p=") for t in texts) == 6  # one p-value per setting and count
+    observed = fig.axes[2].collections[-1].get_offsets()  # the last setting's red diamond
+    assert observed[0][1] == rows[rows["statistic"] == "CIE images"]["observed"].iloc[-1]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="mixes schemas"):
+        fg.null_verdicts(a.verdicts, a.population_null)

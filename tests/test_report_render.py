@@ -122,6 +122,17 @@ CLASSES = ["T-shirt/top with a rather long descriptive name", "Trouser", "Pullov
            "Dress", "Coat_with_hood_and_zip", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot high-top"]
 
 
+def _wide_notebook_columns() -> list[str]:
+    return [f"{a}_{b}_{c}" for a, b, c in zip(
+        ["n_cie_images_population", "mean_impacted_images_single", "val_accuracy_mean",
+         "macro_f1", "micro_precision", "tflite_gzip_bytes", "agreement_with_keras",
+         "speedup_throughput", "hw_utilization_mean_pct", "significant_classes", "top1",
+         "mean_norm_recall_comp", "gzip_ratio_vs_dense", "throughput_vs_dense"],
+        ["single", "population", "over", "seeds", "per", "setting", "x", "y", "z", "w", "v", "u", "t", "s"],
+        ["long_suffix_number_one", "another_long_suffix", "third", "fourth_suffix", "fifth", "sixth",
+         "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth"])]
+
+
 def _wide_notebook():
     """Synthetic executed notebook: the kinds of wide output that clipped in the real report."""
     import base64
@@ -135,14 +146,7 @@ def _wide_notebook():
     from cielib import tables
 
     rng = np.random.default_rng(0)
-    wide_cols = [f"{a}_{b}_{c}" for a, b, c in zip(
-        ["n_cie_images_population", "mean_impacted_images_single", "val_accuracy_mean",
-         "macro_f1", "micro_precision", "tflite_gzip_bytes", "agreement_with_keras",
-         "speedup_throughput", "hw_utilization_mean_pct", "significant_classes", "top1",
-         "mean_norm_recall_comp", "gzip_ratio_vs_dense", "throughput_vs_dense"],
-        ["single", "population", "over", "seeds", "per", "setting", "x", "y", "z", "w", "v", "u", "t", "s"],
-        ["long_suffix_number_one", "another_long_suffix", "third", "fourth_suffix", "fifth", "sixth",
-         "seventh", "eighth", "ninth", "tenth", "eleventh", "twelfth", "thirteenth", "fourteenth"])]
+    wide_cols = _wide_notebook_columns()
     wide = pd.DataFrame(rng.uniform(0, 100000, size=(10, 14)), columns=wide_cols,
                         index=pd.Index(CLASSES, name="class_name_of_the_fashion_item"))
     confusion = pd.DataFrame(rng.dirichlet(np.ones(10), size=10), index=CLASSES, columns=CLASSES)
@@ -159,8 +163,9 @@ def _wide_notebook():
     nb = nbformat.v4.new_notebook()
     cells = [nbformat.v4.new_markdown_cell("# Wide things\n\n### Raw wide table\n\nA raw DataFrame, 14 columns."),
              nbformat.v4.new_code_cell("", outputs=[out(html=wide.to_html())]),
-             nbformat.v4.new_markdown_cell("**The same, presented**: through cielib.tables."),
-             nbformat.v4.new_code_cell("", outputs=[out(html=tables.present(wide, caption="Wide").to_html())]),
+             nbformat.v4.new_markdown_cell("**Presented**: through cielib.tables (at most 12 columns)."),
+             nbformat.v4.new_code_cell("", outputs=[out(html=tables.present(wide.iloc[:, :PRESENTED],
+                                                                            caption="Wide").to_html())]),
              nbformat.v4.new_markdown_cell("### Confusion\n\nA 10x10 table with long class names."),
              nbformat.v4.new_code_cell("", outputs=[out(html=confusion.round(3).to_html())]),
              nbformat.v4.new_code_cell("", outputs=[out(md="| " + " | ".join(wide_cols[:9]) + " |\n|"
@@ -172,6 +177,14 @@ def _wide_notebook():
             c.execution_count = 1
     nb.cells = cells
     return nb
+
+
+PRESENTED = 11  # columns of the presented table (+ the index: the widest the report allows)
+
+
+def _pdf_words(pdf, pdftotext) -> set[str]:
+    xml = subprocess.run([pdftotext, "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return set(re.findall(r"<word [^>]*>(.*?)</word>", xml))
 
 
 def _words_beyond_margin(pdf, pdftotext) -> tuple[int, list[str]]:
@@ -208,6 +221,13 @@ def test_wide_tables_stay_inside_the_page_and_the_pdf_has_an_outline(tmp_path):
     n_pages, beyond = _words_beyond_margin(pdf, pdftotext)
     assert n_pages >= 2
     assert beyond == [], f"{len(beyond)} words beyond the right margin: {beyond[:10]}"
+    # no header of a presented table is broken mid-word: every header word is whole in the PDF
+    from cielib import tables
+
+    words = _pdf_words(pdf, pdftotext)
+    heads = [tables.header(c) for c in _wide_notebook_columns()[:PRESENTED]]
+    broken = [w for h in heads for w in h.split() if w not in words]
+    assert broken == [], f"header words broken in the PDF: {broken[:10]}"
     # the PDF's outline (bookmarks) follows the numbered sections
     xml = subprocess.run([pdftohtml, "-xml", "-i", "-q", "-stdout", str(pdf)],
                          capture_output=True, text=True, check=True).stdout

@@ -122,3 +122,31 @@ def test_show_figure_caption_survives_a_kernel_run(tmp_path):
     assert len(images) == 1  # closed after display: plt.show() does not repeat it
     assert images[0]["metadata"]["caption"] == (
         "Validation accuracy per epoch. Corresponds to the paper's Figures 20 and 21.")
+
+
+def test_present_refuses_tables_wider_than_the_report_shows():
+    from cielib.tables import MAX_COLUMNS
+
+    ok = pd.DataFrame([range(MAX_COLUMNS - 1)], columns=[f"c{i}" for i in range(MAX_COLUMNS - 1)])
+    tables.present(ok)  # 11 columns + the index = 12
+    tables.present(ok.assign(extra=1), index=False)  # 12 without the index
+    with pytest.raises(ValueError, match="at most 12.*CSV"):
+        tables.present(ok.assign(extra=1))
+
+
+def test_verdict_table_has_at_most_eight_columns_and_names_its_null():
+    import numpy as np
+
+    from cielib import cie
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 20)
+    base = {s: np.where(rng.random(80) < 0.8, y, (y + 1) % 4) for s in range(3)}
+    comp = {1000 + s: np.where(rng.random(80) < 0.7, y, (y + 1) % 4) for s in range(3)}
+    a = cie.analyse(y, base, {"sparsity 0.9": comp}, {"sparsity 0.9": "independent"}, n_null=50)
+    shown = cie.verdict_table(a.verdicts)
+    assert shown.shape[1] <= 8 and len(shown) == len(a.verdicts)
+    assert shown["null_kind"].str.contains(r"^permutation( pairs)?, 3 vs 3, ").all()
+    assert shown["null_range"].str.fullmatch(r"[\d.,]+ \[[\d.,]+–[\d.,]+\]").all()
+    html = tables.present(shown, index=False).to_html()
+    assert "Null median [95% range]" in html and "Null percentile" in html

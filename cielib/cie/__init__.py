@@ -27,15 +27,33 @@ per-class counts come from one ``np.bincount`` over ``model * n_classes + label`
 modal labels from one ``np.bincount`` over ``image * n_classes + label``; there is no
 Python loop over images. Labels are integer class ids in ``[0, n_classes)``.
 
+:func:`analyse` runs everything on one task's predictions in one call: both schemas on
+every setting, each count against a null of the same design (independent or paired)
+and population sizes, with its p-value and null percentile (:func:`verdict_table`).
+
 Layout: ``_checks`` (input checks and per-class counts), ``single`` (the paper's
-schema), ``population`` (Hooker et al.'s schema, Benjamini-Hochberg, chance flags),
-``compare`` (agreement between the two), ``null`` (both schemas where nothing was
-compressed). Import from ``cielib.cie``; the submodules are an implementation detail.
+schema), ``population`` (Hooker et al.'s schema, Welch and paired t-tests,
+Benjamini-Hochberg, chance flags), ``compare`` (agreement between the two), ``null``
+(both schemas on dense models only: the earlier, unmatched null), ``draws`` (both
+schemas' counts for many draws at once), ``matched`` (nulls with the observed design,
+p-values), ``analysis`` (:func:`analyse`). Imports run one way: ``_checks`` <- schemas
+<- ``draws`` <- ``matched`` <- ``analysis``. Import from ``cielib.cie``.
 """
 
 from __future__ import annotations
 
 from cielib.cie._checks import BOUNDARIES, CORRECTIONS, NORMALIZATIONS
+from cielib.cie.analysis import (
+    DESIGNS,
+    N_NULL,
+    SCHEMAS,
+    VERDICT_COLUMNS,
+    VERDICT_TABLE_COLUMNS,
+    CIEAnalysis,
+    analyse,
+    pair_models,
+    verdict_table,
+)
 from cielib.cie.compare import AGREEMENT_COLUMNS, agreement, agreement_table
 from cielib.cie.null import (
     NULL_POPULATION_COLUMNS,
@@ -48,8 +66,9 @@ from cielib.cie.null import (
 from cielib.cie.population import (
     LOW_POWER_MODELS,
     POPULATION_SUMMARY_COLUMNS,
+    TESTS,
     PopulationCIE,
-    _bh_complete_null_pmf,
+    bh_complete_null_pmf,
     benjamini_hochberg,
     expected_false_flags,
     modal_labels,
@@ -65,6 +84,14 @@ from cielib.cie.single import (
 )
 
 __all__ = [
+    "analyse",
+    "CIEAnalysis",
+    "pair_models",
+    "verdict_table",
+    "SCHEMAS",
+    "DESIGNS",
+    "N_NULL",
+    "VERDICT_COLUMNS",
     "SingleModelCIE",
     "PopulationCIE",
     "single_model_cie",
@@ -85,4 +112,5 @@ __all__ = [
     "NORMALIZATIONS",
     "BOUNDARIES",
     "LOW_POWER_MODELS",
+    "TESTS",
 ]
