@@ -114,14 +114,32 @@ def files_of(directory: str | Path) -> list[Path]:
 
 
 def content_hash(directory: str | Path) -> str:
-    """sha256 over every visible file's relative path and bytes: the same files give the
-    same hash wherever the directory lies (so the same run id, nothing recomputed)."""
+    """sha256 over every visible file's relative path and content: the same files give
+    the same hash wherever the directory lies (so the same run id, nothing recomputed).
+
+    An .npz counts by its arrays (names, dtypes, shapes, values), not its bytes: a zip
+    archive also stores timestamps and compression choices, and writing the same
+    predictions again must not make a new run.
+    """
     root = Path(directory)
     h = hashlib.sha256()
     for p in files_of(root):
         h.update(p.relative_to(root).as_posix().encode() + b"\0")
-        h.update(hashlib.sha256(p.read_bytes()).digest())
+        h.update(_npz_digest(p) if p.suffix == ".npz" else hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()
+
+
+def _npz_digest(path: Path) -> bytes:
+    h = hashlib.sha256()
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            for key in sorted(npz.files):
+                a = np.ascontiguousarray(npz[key])
+                h.update(f"{key}\0{a.dtype.str}\0{a.shape}\0".encode())
+                h.update(a.tobytes())
+    except Exception:  # noqa: BLE001 - an unreadable file counts by its bytes (load refuses it)
+        return hashlib.sha256(path.read_bytes()).digest()
+    return h.digest()
 
 
 def read_design(path: Path) -> dict[str, Any]:

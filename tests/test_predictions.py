@@ -239,3 +239,12 @@ def test_no_planted_effect_flags_no_more_than_chance(tmp_path, project):
     assert res.returncode == 0, res.stderr[-3000:]
     assert len(flagged(population_flags(project).loc["pruned"])) <= bound
     assert not (project / "report").exists()
+
+
+def test_content_hash_counts_arrays_not_zip_bytes(tmp_path):
+    a = write_directory(tmp_path / "a" / "mine")
+    b = write_directory(tmp_path / "b" / "mine")
+    with np.load(b / "dense" / "0.npz") as npz:
+        arrays = dict(npz)
+    np.savez_compressed(b / "dense" / "0.npz", **arrays)  # other bytes, same arrays
+    assert predictions.content_hash(a) == predictions.content_hash(b)
