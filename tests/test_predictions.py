@@ -248,3 +248,25 @@ def test_content_hash_counts_arrays_not_zip_bytes(tmp_path):
         arrays = dict(npz)
     np.savez_compressed(b / "dense" / "0.npz", **arrays)  # other bytes, same arrays
     assert predictions.content_hash(a) == predictions.content_hash(b)
+
+
+@pytest.mark.slow
+def test_example_writes_a_valid_directory_and_plans_it(tmp_path, project):
+    """examples/sklearn_digits.py's directory passes the checks, pruning hurts, rounding is
+    paired, and run_all.py plans one run on it (the full run is the example itself)."""
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("sklearn_digits", ROOT / "examples" / "sklearn_digits.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out = example.write_directory(tmp_path / "sklearn-digits")
+    pred = predictions.load(out)
+    assert pred.designs == {"int8": "paired", f"pruned-{example.SPARSITY:g}": "independent"}
+    assert pred.images is not None and pred.images.shape[0] == pred.y_true.size
+    top1 = {name: np.mean([np.mean(y == pred.y_true) for y in by_seed.values()])
+            for name, by_seed in {"dense": pred.base, **pred.settings}.items()}
+    assert top1[f"pruned-{example.SPARSITY:g}"] < top1["dense"]
+    res = run_all("--predictions", str(out), "--dry-run", root=project)
+    assert res.returncode == 0 and "plan for predictions 'sklearn-digits': 1 run(s)" in res.stdout
