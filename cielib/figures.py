@@ -3,7 +3,7 @@
 Compute lives in :mod:`cielib.evaluate` and :mod:`cielib.results`; these only
 draw, so the same numbers feed tables and plots. Each function creates a new
 figure, closes nothing and returns it; the caller saves, shows or closes it.
-Output depends only on the data (no random jitter, fixed colours and sizes).
+Output depends only on the data (jitter, where drawn, is seeded; fixed colours and sizes).
 
 Importing this module does not import TensorFlow.
 """
@@ -27,6 +27,7 @@ __all__ = [
     "confusion_heatmap",
     "metric_by_sparsity",
     "overlay_by",
+    "null_verdicts",
 ]
 
 #: Up to this many classes every tick is labelled and cells are annotated;
@@ -377,4 +378,65 @@ def utilization_traces(traces: pd.DataFrame, *, column: str, hue: str = "sparsit
     ax.legend(fontsize="small", title=f"{hue}: training time")
     if title:
         ax.set_title(title)
+    return fig
+
+
+def null_verdicts(verdicts: pd.DataFrame, null: pd.DataFrame, *, title: str = "",
+                  max_points: int = 400) -> plt.Figure:
+    """Each setting's observed count as a marker over its null draws, p-value annotated.
+
+    One panel per statistic (classes flagged, images): the grey points are the null
+    draws (jittered; at most ``max_points`` per setting are drawn, the range line uses
+    all of them), the bar their 95% range, the red diamond the observed count. A reader
+    sees at once whether a count stands beyond chance, and by how much.
+
+    Args:
+        verdicts: rows of :attr:`cielib.cie.CIEAnalysis.verdicts` for ONE schema
+            (columns setting, statistic, observed, null_low, null_high, p, null).
+        null: that schema's null draws (``single_null`` or ``population_null``): one
+            row per draw with a ``setting`` column and one column per statistic.
+        title: figure title.
+    """
+    need = {"setting", "statistic", "observed", "null_low", "null_high", "p"}
+    if need - set(verdicts.columns):
+        raise ValueError(f"verdicts lacks column(s) {sorted(need - set(verdicts.columns))}")
+    if "schema" in verdicts.columns and verdicts["schema"].nunique() > 1:
+        raise ValueError(f"verdicts mixes schemas {sorted(verdicts['schema'].unique())}; "
+                         "draw one figure per schema")
+    stats_ = list(dict.fromkeys(verdicts["statistic"]))
+    missing = [s for s in stats_ if s not in null.columns]
+    if missing or "setting" not in null.columns:
+        raise ValueError(f"null lacks column(s) {missing or ['setting']}")
+    settings = list(dict.fromkeys(verdicts["setting"]))
+    rng = np.random.default_rng(0)
+    fig, axes = plt.subplots(1, len(stats_), figsize=(3.2 * len(stats_) + 0.8, 3.4),
+                             constrained_layout=True, squeeze=False)
+    for ax, stat in zip(axes[0], stats_):
+        rows = verdicts[verdicts["statistic"] == stat].set_index("setting")
+        for i, name in enumerate(settings):
+            draws = null.loc[null["setting"] == name, stat].to_numpy(dtype=float)
+            if draws.size:
+                shown = draws if draws.size <= max_points else rng.choice(draws, max_points, replace=False)
+                ax.scatter(i + rng.uniform(-0.18, 0.18, shown.size), shown, s=6, color="#9a9a9a",
+                           alpha=0.35, linewidths=0, label="null draws" if i == 0 else None)
+            if name not in rows.index:
+                continue
+            r = rows.loc[name]
+            if np.isfinite(r["null_low"]):
+                ax.vlines(i + 0.27, r["null_low"], r["null_high"], color="#444444", lw=2,
+                          label="null 95% range" if i == 0 else None)
+            ax.scatter([i], [r["observed"]], marker="D", s=46, color="#c0392b", zorder=4,
+                       label="observed" if i == 0 else None)
+            p = r["p"]
+            text = "p n/a" if not np.isfinite(p) else (f"p={p:.2g}" if p < 0.001 else f"p={p:.3f}")
+            ax.annotate(text, (i, r["observed"]), xytext=(0, 8), textcoords="offset points",
+                        ha="center", fontsize="small")
+        ax.set_xticks(range(len(settings)), settings, rotation=20, ha="right")
+        ax.set_xlim(-0.6, len(settings) - 0.4)
+        ax.set_ylabel(stat)
+        ax.margins(y=0.15)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize="x-small", loc="best")
+    if title:
+        fig.suptitle(title)
     return fig

@@ -51,41 +51,55 @@ def _extension(technique: str, paper_task: str | None) -> str:
     return "an extension: not among the paper's techniques for this task"
 
 
-def cie_finding(single: pd.DataFrame, *, label: str, paper_task: str | None = None) -> str:
-    """Which compression harmed the most images, and does quantization harm fewer than pruning?
+def _p(p: float) -> str:
+    return f"p = {p:.2g}" if p < 0.001 else f"p = {p:.3f}"
 
-    Only techniques the paper ran for ``paper_task`` (:data:`PAPER_TECHNIQUES`) are
-    compared with the paper's finding; the others are labelled as extensions.
+
+def _count(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+
+def _placed(row) -> str:
+    """"3 (null median 0, 95% range 0-2; p = 0.004, 99.7th percentile)"."""
+    if not row["n_null"]:
+        return f"{_count(row['observed'])} (no null)"
+    return (f"{_count(row['observed'])} (null median {_count(row['null_median'])}, 95% range "
+            f"{_count(row['null_low'])}–{_count(row['null_high'])}; {_p(row['p'])}, "
+            f"{row['percentile']:.1f}th percentile)")
+
+
+def cie_finding(single: pd.DataFrame, *, label: str, paper_task: str | None = None,
+                verdicts: pd.DataFrame | None = None) -> str:
+    """Impacted images per setting by the paper's single-model schema, each against its null.
+
+    The paper's Table 4 found quantization impacting fewer images than pruning. Here a
+    quantized model is paired with the dense model it came from while a pruned one is
+    trained independently, so the two counts differ by design as well as by
+    compression: they are not compared with each other, only each with its own null
+    (``verdicts``, :attr:`cielib.cie.CIEAnalysis.verdicts`), with p-value and null
+    percentile. Techniques the paper did not run for ``paper_task`` are labelled as
+    extensions.
     """
     if single.empty:
         return f"{label}: no compressed model was made, so there is nothing for the CIE schemas to compare."
     mean = single.groupby("setting", sort=False)["impacted_images"].mean()
-    pruning = mean[mean.index.str.fullmatch(r"sparsity [\d.]+")]
-    quant = mean[~mean.index.str.startswith("sparsity") & (mean.index != "float32")]
     worst = mean.idxmax()
     text = (f"{label}: by the paper's single-model schema the most impacted images came from "
-            f"{worst} ({mean.max():.0f} on average over seeds).")
-    if not (len(pruning) and len(quant)):
-        return text
-    ran = [t for t in quant.index if _paper_ran(t, paper_task)]
-    if ran:
-        q = quant[ran]
-        text += (f" The quantization techniques the paper also ran ({', '.join(ran)}) each impacted "
-                 f"fewer images (at most {q.max():.0f}) than any pruning level (at least "
-                 f"{pruning.min():.0f}), as the paper found."
-                 if q.max() < pruning.min() else
-                 f" Unlike the paper's Table 4, the quantization techniques it also ran did not all "
-                 f"impact fewer images than pruning here: {q.idxmax()} ({q.max():.0f}) is not below "
-                 f"the mildest pruning ({pruning.idxmin()}, {pruning.min():.0f}).")
-    others = [t for t in quant.index if t not in ran]
-    for reason in dict.fromkeys(_extension(t, paper_task) for t in others):
-        group = [t for t in others if _extension(t, paper_task) == reason]
-        counts = " and ".join(f"{quant[t]:.0f}" for t in group)
-        below = sum(quant[t] < pruning.min() for t in group)
-        relation = (("fewer" if below else "not fewer") if len(group) == 1
-                    else f"{below} of {len(group)} fewer")
-        text += (f" {' and '.join(group)} ({reason}) impacted {counts} images on average, "
-                 f"{relation} than the mildest pruning ({pruning.idxmin()}, {pruning.min():.0f}).")
+            f"{worst} ({mean.max():.0f} on average over its pairs).")
+    quant = [t for t in mean.index if not t.startswith("sparsity") and t != "float32"]
+    ext = {t: _extension(t, paper_task) for t in quant if not _paper_ran(t, paper_task)}
+    if verdicts is not None and len(verdicts):
+        v = verdicts[(verdicts["schema"] == "single-model") & (verdicts["statistic"] == "images")]
+        parts = [f"{r['setting']}{' (' + ext[r['setting']] + ')' if r['setting'] in ext else ''} "
+                 f"{_placed(r)} against {r['null']}" for r in v.to_dict("records")]
+        if parts:
+            text += " Mean impacted images per pair, each against its own null: " + "; ".join(parts) + "."
+    elif ext:
+        text += " " + "; ".join(f"{t} is {why}" for t, why in ext.items()) + "."
+    if quant and any(t.startswith("sparsity") for t in mean.index):
+        text += (" Quantized models are paired with their dense model and pruned ones trained "
+                 "independently, so their counts are not compared with each other (the paper's "
+                 "Table 4 compared one model of each).")
     return text
 
 
@@ -124,32 +138,33 @@ def agreement_finding(agreement: pd.DataFrame, *, label: str) -> str:
     return text
 
 
-def null_finding(vs_null: pd.DataFrame, *, label: str) -> str:
-    """How often each schema flags more than it does where nothing was compressed.
+def null_finding(verdicts: pd.DataFrame, *, label: str) -> str:
+    """Every schema's counts per setting against a null of the same design and size.
+
+    Each count is quoted with its null's median and 95% range, its p-value and its null
+    percentile (never a bare flag/no-flag verdict: near the threshold those flip with
+    the machine). Classes counted after Benjamini-Hochberg are named as a departure from
+    Hooker et al., whose code corrects nothing.
 
     Args:
-        vs_null: :func:`cielib.cie.schemas_vs_null` output.
+        verdicts: :attr:`cielib.cie.CIEAnalysis.verdicts` (or its CSV).
     """
-    runs = int(vs_null["n_seeds"].sum())
-    if runs == 0:
-        return f"{label}: no compressed model to compare with the null."
-    cls = int(vs_null["single_classes_seeds_beyond_null_max"].sum())
-    img = int(vs_null["single_images_seeds_beyond_null_max"].sum())
-    null_cls = vs_null["single_null_classes_mean"].iloc[0]
-    null_img = vs_null["single_null_images_mean"].iloc[0]
-    text = (f"{label}: between two dense models that differ only in seed, the single-model schema "
-            f"flags {null_cls:.1f} classes and {null_img:.0f} images on average; a compressed model "
-            f"flagged more classes than every such pair in {cls} of {runs} (setting, seed) runs, and "
-            f"more images in {img} of {runs} (each compressed model shares its dense model's "
-            f"seed, so this null is a high bar).")
-    pop = vs_null.dropna(subset=["population_classes", "population_null_classes_max"])
-    if len(pop):
-        beyond = int((pop["population_classes"] > pop["population_null_classes_max"]).sum())
-        text += (f" The population schema flagged more classes than every split of the dense models "
-                 f"into two populations in {beyond} of {len(pop)} settings (null mean "
-                 f"{pop['population_null_classes_mean'].iloc[0]:.1f} classes over "
-                 f"{int(pop['population_null_splits'].iloc[0])} splits).")
-    return text
+    if verdicts.empty:
+        return f"{label}: no compressed model to compare with a null."
+    names = {"classes": "classes flagged", "images": "impacted images",
+             "classes, BH": "classes flagged after Benjamini-Hochberg (not in Hooker et al.'s code)",
+             "CIE images": "CIE images"}
+    out = []
+    for schema, rows in verdicts.groupby("schema", sort=False):
+        for setting, r in rows.groupby("setting", sort=False):
+            first = r.iloc[0]
+            size = (f"{int(first['n_base'])} models per side (Hooker et al.: 30)"
+                    if schema == "population" else f"{int(first['n_base'])} pairs")
+            parts = [f"{names.get(x['statistic'], x['statistic'])} {_placed(x)}"
+                     for x in r.to_dict("records")]
+            out.append(f"{schema} schema, {setting}, {first['design']}, {size}, null by "
+                       f"{first['null']}: " + "; ".join(parts))
+    return f"{label}: " + ". ".join(out) + "."
 
 
 def efficiency_finding(efficiency: pd.DataFrame, *, label: str) -> str:

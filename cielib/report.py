@@ -105,7 +105,7 @@ img { max-width: 100%; height: auto; }
   .jp-RenderedHTMLCommon table { font-size: 7.5pt; table-layout: auto; max-width: 100%;
                                  margin-left: 0; margin-right: 0; }
   .jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { padding: 1px 3px; word-break: normal; }
-  .jp-RenderedHTMLCommon th { overflow-wrap: break-word; }
+  .jp-RenderedHTMLCommon th { overflow-wrap: normal; word-break: keep-all; hyphens: manual; }
   .jp-RenderedHTMLCommon table.wide { font-size: 6.5pt; }
   .jp-RenderedHTMLCommon table.very-wide { font-size: 5.5pt; }
   .jp-RenderedHTMLCommon table.wide td, .jp-RenderedHTMLCommon table.wide th,
@@ -116,7 +116,7 @@ img { max-width: 100%; height: auto; }
   .jp-RenderedHTMLCommon table.fs55 { font-size: 5.5pt; }
   .jp-RenderedHTMLCommon table.fs50 { font-size: 5pt; }
   .jp-RenderedHTMLCommon table.fs45 { font-size: 4.5pt; }
-  .jp-RenderedHTMLCommon table.squeeze td, .jp-RenderedHTMLCommon table.squeeze th { overflow-wrap: anywhere; }
+  .jp-RenderedHTMLCommon table.squeeze td { overflow-wrap: anywhere; }
   table caption { font-size: 8pt; }
   pre { white-space: pre-wrap; overflow-wrap: anywhere; }
   a.anchor-link { display: none; }

@@ -71,6 +71,9 @@ HEADERS: dict[str, str] = {
     "outside_before": "Outside boundary before", "outside_after": "Outside boundary after",
     "impacted": "Impacted", "precision": "Precision", "recall": "Recall", "f1": "F1", "f1-score": "F1",
     "component": "Component", "version": "Version",
+    "schema": "Schema", "statistic": "Count", "observed": "Observed",
+    "null_range": "Null median [95% range]", "percentile": "Null percentile", "null_kind": "Null",
+    "design": "Design",
     **{f"{m}_{when}": f"{label} {word}" for m, label in (("precision", "Precision"), ("recall", "Recall"),
                                                           ("f1", "F1"))
        for when, word in (("before", "before"), ("after", "after"), ("delta", "change"))},
@@ -282,6 +285,11 @@ def caption_text(caption: str | None = None, *, kind: str | None = None, paper_t
     return text
 
 
+#: The widest table the report shows (columns, index included); wider ones belong in a
+#: CSV file written into the run directory and linked from the text.
+MAX_COLUMNS = 12
+
+
 def present(
     df: pd.DataFrame | pd.Series,
     *,
@@ -326,6 +334,11 @@ def present(
         raise ValueError(f"unknown kind(s) {bad}; allowed: {', '.join(KINDS)}")
     if decimals < 0:
         raise ValueError(f"decimals must be >= 0, got {decimals}")
+    width = len(df.columns) + (df.index.nlevels if index else 0)
+    if width > MAX_COLUMNS:
+        raise ValueError(f"a table of {width} columns (index included) is too wide to read; the "
+                         f"report shows at most {MAX_COLUMNS}: pick the columns a reader needs and "
+                         "write the whole table to a CSV file in the run directory")
     text = caption_text(caption, kind=kind, paper_task=paper_task) if (caption or kind) else None
     names = {**HEADERS, **(headers or {})}
 
@@ -354,7 +367,6 @@ def present(
         k = kinds.get(name) or kind_of(name)
         if k != "number" and k != "text":
             styler = styler.format_index(formatter(k, decimals=decimals), level=level)
-    width = len(df.columns) + df.index.nlevels
     classes = "cielib-table" + (" cielib-wide" if width >= 8 else "")
     styler = styler.set_table_attributes(f'class="{classes}"')
     if text:

@@ -23,28 +23,38 @@
 #   model's class accuracies; classes that cross that boundary under compression (in
 #   either direction) are impacted, and the impacted images are the summed absolute
 #   changes of those deviations times the class sizes.
-# - **Hooker et al.'s population schema**: several independently trained dense models
-#   and their compressed versions. A class is impacted when Welch's t-test finds its
-#   *normalized* recall differs between the two populations; as in their released code,
-#   each population's class recalls are normalized by subtracting one constant, the
-#   population's mean top-1 (`normalize="population"`; `"model"` subtracts each model's
-#   own top-1 instead). An image is a CIE when the most common prediction of the two
-#   populations differs.
+# - **Hooker et al.'s population schema**: populations of dense and compressed models.
+#   A class is impacted when a t-test finds its *normalized* recall (recall minus the
+#   population's mean top-1, as in their code) differs between the populations; an
+#   image is a CIE when the most common prediction of the two populations differs.
 #
-# Then we ask what neither paper did: how many classes and images does each schema flag
-# when *nothing* was compressed (dense models that differ only in their seed)? And does
-# the cheap schema agree with the expensive one?
+# **Design.** Models pruned from scratch are trained with their own seeds, independent
+# of the dense models, as the paper and Hooker et al. compared them; the population
+# schema tests them with Welch's test, as Hooker et al. did. A quantized model (or one
+# pruned by fine-tuning a dense model) *is* its dense model changed, so those settings
+# are **paired**: a paired t-test on the within-pair differences of class recall.
+#
+# **Every count against a null of the same design and size.** Neither paper asks how
+# much each schema flags when nothing was compressed. Here every count (classes
+# flagged, images) is set against the same count computed where compression cannot
+# matter: for independent settings, the observed models relabelled at random (a
+# permutation test); for paired ones, the two models of each pair swapped at random;
+# for the single-model schema on paired settings, each compressed model replaced by
+# another dense model. Each count gets an empirical p-value and its percentile in the
+# null.
 
 # %% tags=["parameters"]
 task = None  # None (opened by hand): the first task found in the store
 task_label = ""
 stand_in_for = ""
 paper_task = ""
-inputs = None  # run ids of the task's training and quantize runs (every setting and seed); None: the newest in the store
+inputs = None  # run ids of the task's train and quantize runs; None: the newest in the store
 alpha = 0.05  # significance level of the t-tests
-correction = "none"  # "none" or "fdr_bh" (Benjamini-Hochberg over classes)
+correction = "none"  # class flags shown: "none" (Hooker et al.) or "fdr_bh" (Benjamini-Hochberg)
 normalize = "population"  # "population" (Hooker et al.'s code) or "model"
 boundary = "uncompressed"  # the paper's step 2: the dense model's std; or "own"
+n_null = 1000  # null draws per setting and schema (fewer when all can be enumerated)
+rng_seed = 0  # seed of the null draws
 runs_dir = None  # None: the project's runs/ ($CIELIB_ROOT honoured)
 data_dir = None
 run_dir = "."
@@ -62,7 +72,6 @@ predictions_sha256 = ""  # its content hash as planned by run_all.py ("": not ch
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import Markdown, display
 
 from cielib import cie, data, figures, findings, paths, predictions, results, runs, tables
@@ -80,49 +89,83 @@ else:  # this project's runs
     table = results.with_settings(runs.table(runs_dir, inputs))  # every training and quantize run
     y_true, preds = results.predictions_by_setting(table)
     class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
-    base = preds.pop("dense")
+    base = preds.pop("dense")  # {dense seed: predictions}
     designs = dict(zip(table["setting"], table["design"]))
-corr = None if correction == "none" else correction
 title = task_label or task
-seeds = sorted(base)
-settings, pairs = results.pair_with_dense(
-    base, dict(sorted(preds.items(), key=lambda kv: results.setting_order(kv[0]))), designs)
-pairs.to_csv(out / "pairs.csv", index=False)
-intro = (f"**{title}**: {len(seeds)} dense model(s) "
-         f"(seeds {', '.join(map(str, seeds))}) against {len(settings)} compression setting(s); "
-         f"{len(y_true)} test images. Population tests at alpha = {alpha}"
-         f"{', Benjamini-Hochberg corrected' if corr else ', uncorrected'}, normalization `{normalize}`; "
-         f"single-model boundary `{boundary}`.")
-display(Markdown(intro + results.stand_in_note(stand_in_for)))
-display(tables.present(pairs.groupby(["setting", "design"], sort=False)
-                       .agg(models=("dense_seed", "size"),
-                            compressed_seeds=("compressed_seed", lambda s: ", ".join(map(str, s))))
-                       .reset_index(),
-                       caption="Which models are compared: independent settings were trained with "
-                               "their own seeds (the i-th compressed seed beside the i-th dense "
-                               "seed); paired ones derive from the dense model of their seed",
-                       kind="cie"))
+settings = dict(sorted(preds.items(), key=lambda kv: results.setting_order(kv[0])))  # own seeds
+_, pairs = results.pair_with_dense(base, settings, designs)
 
 # %% [markdown]
-# ### The paper's schema: impacted classes and images per setting
+# ## The analysis, in one call
 #
-# For each setting, the first seed alone (what the paper reports in its Tables 4 and 9,
-# from one model), then the mean and spread over seeds, which the paper could not show.
-# The boundary (the standard deviation of the class accuracies, in points) is given
-# before and after compression: the paper quotes 7.79 and 7.49 for VGG-19 at 0.7.
+# `cie.analyse` runs both schemas on every setting, draws each count's null and places
+# the count in it. Everything below reads its result.
 
 # %%
-single = cie.single_model_table(y_true, base, settings, boundary=boundary)
-single.to_csv(out / "single_model_cie.csv", index=False)
-first = single[single["seed"] == seeds[0]].set_index("setting")[
-    ["impacted_classes", "classes", "impacted_images", "boundary_before", "boundary_after"]]
-spread = single.groupby("setting")[["impacted_classes", "impacted_images"]].agg(["mean", "std"])
-spread.columns = [f"{a}_{b}" for a, b in spread.columns]
-paper_table = first.add_suffix(f" (seed {seeds[0]})").join(spread)
-tables.present(paper_table, caption="Impacted classes and images per setting by the paper's single-model schema (first seed, then mean and std over seeds) and the boundary before and after compression", kind="cie", paper_task=paper_task)
+corr = None if correction == "none" else correction
+analysis = cie.analyse(y_true, base, settings, designs, alpha=alpha, correction=corr,
+                       normalize=normalize, boundary=boundary, n_null=n_null, rng_seed=rng_seed,
+                       n_classes=len(class_names))
+for name in ("single", "single_null", "population_null", "verdicts", "pairs"):
+    getattr(analysis, name).to_csv(out / f"{name}.csv", index=False)
+analysis.single.to_csv(out / "single_model_cie.csv", index=False)
+analysis.population.to_csv(out / "population_cie.csv")
+analysis.agreement.to_csv(out / "agreement.csv")
+n_pairs = analysis.pairs.groupby("setting", sort=False).size()
+sizes = ", ".join(f"{s} {n}" for s, n in n_pairs.items())
+display(Markdown(
+    f"**{title}**: {len(base)} dense model(s) against {len(settings)} compression setting(s) "
+    f"({sizes} pair(s)); {len(y_true)} test images. Population schema, "
+    f"{analysis.population['n_models_base'].max() if len(analysis.population) else 0} models "
+    f"per side at most (Hooker et al.: 30); class flags at alpha = {alpha}, counted uncorrected "
+    f"(as Hooker et al.) and after Benjamini-Hochberg (a departure from their code, shown "
+    f"alongside); normalization `{normalize}`; single-model boundary `{boundary}`. "
+    "Whole tables: [verdicts.csv](verdicts.csv), [single.csv](single.csv), "
+    "[population_cie.csv](population_cie.csv), [agreement.csv](agreement.csv), "
+    "[pairs.csv](pairs.csv)." + results.stand_in_note(stand_in_for)))
+
+# %% [markdown]
+# ## Verdicts: each count against its null
+#
+# Red diamond: the observed count; grey points: the null draws; bar: their 95% range.
+# The p-value is the share of null draws at least as large (with the +1 correction):
+# small means more flags than chance gives with this design and these sizes.
 
 # %%
-sparsity_rows = single[single["setting"].str.fullmatch(r"sparsity [\d.]+")].assign(
+for key, schema in cie.SCHEMAS.items():
+    rows = analysis.verdicts[analysis.verdicts["schema"] == schema]
+    if len(rows):
+        fig = figures.null_verdicts(rows, getattr(analysis, f"{key}_null"),
+                                    title=f"{title}: {schema} schema against its null")
+        fig.savefig(out / f"null_verdicts_{key}.png", dpi=110)
+        tables.show_figure(fig, caption=f"The {schema} schema's counts per setting (red) over "
+                                        "their null draws (grey), p-values annotated")
+display(tables.present(cie.verdict_table(analysis.verdicts), index=False,
+                       kinds={"observed": "count", "percentile": "pct"},
+                       caption="Every CIE count with its null (median and 95% range), p-value, "
+                               "null percentile and the null used (kind, models per side, draws); "
+                               "'classes, BH': after Benjamini-Hochberg, not in Hooker et "
+                               "al.'s code"))
+display(Markdown(findings.null_finding(analysis.verdicts, label=title)))
+
+# %% [markdown]
+# ## The paper's table: impacted classes and images per setting
+#
+# The first dense seed's pair, what the paper reports from its one model (Tables 4 and
+# 9), beside the boundary before and after compression (the paper quotes 7.79 and 7.49
+# points for VGG-19 at 0.7).
+
+# %%
+first = analysis.single.sort_values("seed").groupby("setting", sort=False).head(1)
+shown = ["seed", "compressed_seed", "impacted_classes", "classes", "impacted_images",
+         "boundary_before", "boundary_after"]
+tables.present(first.set_index("setting")[shown],
+               caption="The paper's single-model schema on each setting's first pair",
+               kind="cie", paper_task=paper_task)
+
+# %%
+pruned_rows = analysis.single["setting"].str.fullmatch(r"sparsity [\d.]+")
+sparsity_rows = analysis.single[pruned_rows].assign(
     sparsity=lambda d: d["setting"].str.split(" ").str[1].astype(float), task=title)
 if len(sparsity_rows):
     fig = figures.metric_by_sparsity(sparsity_rows, metric="impacted_images",
@@ -132,92 +175,40 @@ if len(sparsity_rows):
     plt.show()
 
 # %% [markdown]
-# ### The null: the paper's schema when nothing was compressed
+# ## Which classes moved, for the strongest compression
 #
-# The same schema applied to every ordered pair of dense models that differ only in
-# their seed. Whatever it flags here is the schema's noise floor; neither the paper nor
-# Hooker et al. report this calibration.
-
-# %%
-single_null = cie.single_model_null(y_true, base, boundary=boundary) if len(seeds) > 1 else None
-if single_null is not None:
-    single_null.to_csv(out / "single_model_null.csv", index=False)
-    display(tables.present(single_null[["impacted_classes", "impacted_images"]]
-                           .describe().loc[["count", "mean", "min", "max"]],
-                           caption="The single-model schema on pairs of dense models (the null)", kind="cie"))
-else:
-    display(Markdown("*One dense seed: no null pair to compare.*"))
-
-# %% [markdown]
-# ### Hooker et al.'s schema: significant classes and CIE images
-#
-# Needs at least two seeds per population. Beside every count: the number of classes
-# expected to be flagged by chance alone (alpha × classes uncorrected; under
-# Benjamini-Hochberg, slightly above alpha in total), and whether the populations are
-# too small to have power (Hooker et al. used 30 models; fewer than 10 is marked).
-
-# %%
-pops = {}
-for name, by_seed in settings.items():
-    common = [s for s in seeds if s in by_seed]
-    if len(common) >= 2:
-        pops[name] = cie.population_cie(y_true, results.stack_seeds(base, common),
-                                        results.stack_seeds(by_seed, common), alpha=alpha,
-                                        correction=corr, normalize=normalize)
-population = cie.population_summary(pops) if pops else None
-if population is not None:
-    population.to_csv(out / "population_cie.csv")
-    display(tables.present(population.drop(columns=["power_note"]), caption="Hooker et al.'s population schema per setting, with the flags expected by chance", kind="population_cie", paper_task=paper_task))
-    display(Markdown(population["power_note"].iloc[0]))
-else:
-    display(Markdown("*Fewer than two seeds: the population schema cannot run.*"))
-
-# %% [markdown]
-# The population null: two disjoint halves of the dense models tested against each
-# other (needs at least four dense seeds).
-
-# %%
-population_null = None
-if pops and len(seeds) >= 4:
-    population_null = cie.population_null(y_true, base, alpha=alpha, correction=corr, normalize=normalize)
-    population_null.to_csv(out / "population_null.csv", index=False)
-    display(tables.present(population_null[["n_models_a", "n_models_b", "significant_classes", "cie_images",
-                                            "expected_false_flags"]].describe().loc[["count", "mean", "max"]],
-                           caption="The population schema on disjoint halves of the dense models (the null)",
-                           kind="population_cie"))
-else:
-    display(Markdown(f"*{len(seeds)} dense seed(s): too few to split into two populations of at least "
-                     "two; the population schema's null needs the `population` profile.*"))
-
-# %% [markdown]
-# ### Which classes moved, for the strongest compression
-#
-# Bars: change in mean recall (highlighted when the population test is significant);
+# Bars: change in mean recall (highlighted when the population test flags the class);
 # points: the normalized change, which discounts a drop shared by every class.
 
 # %%
+pops = analysis.pops
+strongest = None
 if pops:
     pruned = [n for n in pops if n.startswith("sparsity") and "+" not in n]
     strongest = pruned[-1] if pruned else list(pops)[-1]
     pop = pops[strongest]
     fig = figures.class_recall_change(pop.table, class_names=class_names,
-                                      title=f"{title}: {strongest} vs dense")
+                                      title=f"{title}: {strongest} vs dense ({pop.test} test)")
     fig.savefig(out / "class_recall_change.png", dpi=110)
     plt.show()
+    shown = ["name", "n_images", "recall_base", "recall_comp", "difference", "p", "p_adjusted",
+             "significant"]
     display(tables.present(pop.table.assign(name=[class_names[i] for i in pop.table.index])
-                           .sort_values("p").head(10),
+                           .sort_values("p").head(10)[shown],
                            caption=f"The ten classes with the smallest p-values under {strongest}",
                            kind="class_recall_change"))
+else:
+    display(Markdown("*Fewer than two models per side: the population schema cannot run.*"))
 
 # %% [markdown]
-# ### A gallery of CIE images
+# ## A gallery of CIE images
 #
 # Test images on which the two populations' most common predictions differ, with the
-# true label and both modal predictions. Many are hard or ambiguous images: the
-# population schema points a human auditor at them.
+# true label and both modal predictions: where a human auditor would look first.
 
 # %%
-if pops and pops[strongest].cie_images.size and (images is not None or predictions_dir is None):
+if strongest is not None and pops[strongest].cie_images.size and (
+        images is not None or predictions_dir is None):
     if images is None:
         images = data.load_dataset(table["dataset"].iloc[0], data_dir=data_dir).x_test
     cie_rows = pops[strongest].images.loc[pops[strongest].cie_images]
@@ -227,48 +218,24 @@ if pops and pops[strongest].cie_images.size and (images is not None or predictio
     plt.show()
 
 # %% [markdown]
-# ### Does the single-model schema find what the population schema finds?
+# ## Does the single-model schema find what the population schema finds?
 #
-# For every setting with at least two seeds: each seed's single-model flags are compared
-# with the population's flags, counts beside rates. The population schema is a
-# reference, not the truth: with few models it has little power. Precision: the share
-# of single-model flags that agree with the population's; recall: the share of the
-# population's flags a single model also finds.
+# Each pair's single-model flags against the population's flags, counts beside rates.
+# The population schema is a reference, not the truth. Precision: the share of
+# single-model flags the population schema also makes; recall: the share of the
+# population's flags a single pair also finds.
 
 # %%
-agree = None
-if pops:
-    pairs = {name: (results.stack_seeds(base, [s for s in seeds if s in settings[name]]),
-                    results.stack_seeds(settings[name], [s for s in seeds if s in settings[name]]))
-             for name in pops}
-    agree = cie.agreement_table(y_true, pairs, alpha=alpha, correction=corr, normalize=normalize,
-                                boundary=boundary)
-    agree.to_csv(out / "agreement.csv")
-    display(tables.present(agree.drop(columns=["power_note"]), caption="Agreement of the single-model schema with the population schema", kind="agreement"))
-
-# %% [markdown]
-# ### Both schemas against their null
-#
-# Per setting: what each schema flags, beside what it flags between dense models alone.
-# `*_share_null_ge` is the share of null comparisons that flag at least as much (small:
-# beyond chance); `*_seeds_beyond_null_max` counts the seeds that flag more than any
-# null pair.
-
-# %%
-vs_null = None
-if single_null is not None and len(single):  # needs compressed settings and two dense seeds
-    with_population = population_null is not None  # a population count needs its null beside it
-    vs_null = cie.schemas_vs_null(single, single_null, population=population if with_population else None,
-                                  population_null=population_null, agreement=agree)
-    vs_null.to_csv(out / "schemas_vs_null.csv")
-    display(tables.present(vs_null, caption="Both schemas beside their null", kind="agreement"))
-    display(Markdown(findings.null_finding(vs_null, label=title)))
-if agree is not None and len(agree):
-    display(Markdown(findings.agreement_finding(agree, label=title)))
+if len(analysis.agreement):
+    display(tables.present(analysis.agreement, kind="agreement",
+                           caption="Agreement of the single-model schema with the population "
+                                   "schema"))
+    display(Markdown(findings.agreement_finding(analysis.agreement, label=title)))
 
 # %% tags=["assert"]
-assert len(single) == sum(len([s for s in v if s in base]) for v in settings.values())
-assert (single["impacted_images"] >= 0).all()
-assert population is None or population["cie_images"].between(0, len(y_true)).all()
-assert population is None or (population["normalize"] == normalize).all()
-assert single_null is None or len(single_null) == len(seeds) * (len(seeds) - 1)
+assert len(analysis.single) == len(pairs)
+assert (analysis.single["impacted_images"] >= 0).all()
+assert analysis.verdicts["p"].dropna().between(0, 1).all()
+assert len(base) < 2 or (analysis.verdicts["n_null"] > 0).all(), "every count has a null"
+assert analysis.population["cie_images"].between(0, len(y_true)).all()
+assert set(analysis.pops) <= set(settings)

@@ -87,11 +87,11 @@ for t in tasks:
     task_runs = index[index["task"] == t["name"]]
     lines.append(findings.accuracy_finding(task_runs, label=label))
     cie_dir = stage_dir("cie", t["name"])
-    if cie_dir is not None:
+    if cie_dir is not None:  # every CIE count is quoted with its null, p-value and percentile
+        verdicts = pd.read_csv(cie_dir / "verdicts.csv")
         lines.append(findings.cie_finding(pd.read_csv(cie_dir / "single_model_cie.csv"), label=label,
-                                          paper_task=t["paper_task"]))
-        if (cie_dir / "schemas_vs_null.csv").is_file():
-            lines.append(findings.null_finding(pd.read_csv(cie_dir / "schemas_vs_null.csv"), label=label))
+                                          paper_task=t["paper_task"], verdicts=verdicts))
+        lines.append(findings.null_finding(verdicts, label=label))
         if (cie_dir / "agreement.csv").is_file():
             lines.append(findings.agreement_finding(pd.read_csv(cie_dir / "agreement.csv"), label=label))
     prof_dir = stage_dir("profiling", t["name"])

@@ -489,10 +489,10 @@ def test_expected_false_flags_bh_numbers_in_the_docstring():
 
 
 def test_expected_false_flags_bh_matches_simulation():
-    from cielib.cie import _bh_complete_null_pmf
+    from cielib.cie import bh_complete_null_pmf
 
     m, alpha = 10, 0.05
-    pmf = _bh_complete_null_pmf(m, alpha)
+    pmf = bh_complete_null_pmf(m, alpha)
     assert pmf.sum() == pytest.approx(1.0)
     assert 1 - pmf[0] == pytest.approx(alpha)  # P(any false flag) = alpha exactly
     expected = expected_false_flags(m, alpha=alpha, correction="fdr_bh")

@@ -17,30 +17,34 @@ SINGLE = pd.DataFrame({"setting": ["sparsity 0.5", "sparsity 0.9", "float16", "d
                        "impacted_images": [50.0, 90.0, 3.0, 7.0, 40.0, 0.0]})
 
 
-def test_cie_finding_compares_only_what_the_paper_ran():
-    text = findings.cie_finding(SINGLE, label="T", paper_task="vgg19_cifar10")
+VERDICTS = pd.DataFrame({
+    "setting": ["sparsity 0.9", "sparsity 0.9", "dynamic_int8", "sparsity 0.9"],
+    "schema": ["single-model", "single-model", "single-model", "population"],
+    "statistic": ["images", "classes", "images", "classes, BH"],
+    "design": ["independent", "independent", "paired", "independent"],
+    "null": ["permutation pairs", "permutation pairs", "reseeded dense", "permutation"],
+    "n_base": [15, 15, 30, 15], "n_comp": [15, 15, 30, 15],
+    "observed": [90.0, 2.5, 7.0, 3.0], "null_median": [60.0, 2.0, 55.0, 0.0],
+    "null_low": [40.0, 1.0, 35.0, 0.0], "null_high": [85.0, 4.0, 80.0, 1.0],
+    "p": [0.004, 0.31, 1.0, 0.0005], "percentile": [99.6, 69.0, 0.0, 99.9],
+    "n_null": [1000, 1000, 1000, 1000], "exact": False,
+})
+
+
+def test_cie_finding_quotes_p_values_and_never_the_confounded_comparison():
+    text = findings.cie_finding(SINGLE, label="T", paper_task="vgg19_cifar10", verdicts=VERDICTS)
     assert "sparsity 0.9 (90" in text
-    assert "(float16, dynamic_int8) each impacted fewer images (at most 7)" in text
-    assert "as the paper found" in text
-    # full-integer int8 is reported, as an extension, and never "as the paper found"
-    assert "full_int8 (an extension: the paper did not run full-integer int8) impacted 40 images on average, fewer than" in text
-    assert text.count("as the paper found") == 1
-    assert text.index("as the paper found") < text.index("full_int8")
+    assert "paper found" not in text and "as the paper" not in text
+    assert "sparsity 0.9 90 (null median 60, 95% range 40–85; p = 0.004, 99.6th percentile)" in text
+    assert "dynamic_int8 7 (null median 55" in text and "p = 1.000" in text
+    assert "not compared with each other" in text
 
 
-def test_cie_finding_when_the_papers_techniques_do_worse():
-    worse = SINGLE.assign(impacted_images=[50.0, 90.0, 3.0, 60.0, 40.0, 0.0])
-    text = findings.cie_finding(worse, label="T", paper_task="vgg19_cifar10")
-    assert "as the paper found" not in text
-    assert "Unlike the paper's Table 4" in text and "dynamic_int8 (60)" in text
-
-
-def test_cie_finding_resnet_quantization_is_an_extension():
-    text = findings.cie_finding(SINGLE, label="T", paper_task="resnet50_cifar100")
-    assert "as the paper found" not in text
-    assert "float16 and dynamic_int8 (an extension: the paper ran no quantization on its CIFAR-100 task)" in text
-    assert "impacted 3 and 7 images on average, 2 of 2 fewer than the mildest pruning (sparsity 0.5, 50)" in text
-    # without a paper task, nothing is compared with the paper
+def test_cie_finding_labels_extensions():
+    text = findings.cie_finding(SINGLE, label="T", paper_task="vgg19_cifar10")
+    assert "full_int8 is an extension: the paper did not run full-integer int8" in text
+    resnet = findings.cie_finding(SINGLE, label="T", paper_task="resnet50_cifar100")
+    assert "float16 is an extension: the paper ran no quantization on its CIFAR-100 task" in resnet
     bare = findings.cie_finding(SINGLE, label="T")
     assert "paper found" not in bare and "no paper task to compare with" in bare
 
@@ -93,21 +97,15 @@ def test_quantization_finding_labels_extensions():
     assert "do not have any quantization comparatives" in resnet
 
 
-@pytest.mark.parametrize("beyond, expected", [(0, "in 0 of 3 settings"), (2, "in 2 of 3 settings")])
-def test_null_finding(beyond, expected):
-    vs = pd.DataFrame({"n_seeds": [3, 3, 3], "single_classes_seeds_beyond_null_max": [2, 0, 1],
-                       "single_images_seeds_beyond_null_max": [3, 0, 0],
-                       "single_null_classes_mean": 1.25, "single_null_images_mean": 30.0,
-                       "population_classes": [3.0, 0.0, 1.0][:3],
-                       "population_null_classes_max": [1.0, 1.0, 1.0],
-                       "population_null_classes_mean": 0.5, "population_null_splits": 3},
-                      index=["a", "b", "c"])
-    vs["population_classes"] = [2.0, 2.0, 0.0] if beyond == 2 else [0.0, 1.0, 1.0]
-    text = findings.null_finding(vs, label="T")
-    assert "flags 1.2 classes and 30 images on average" in text
-    assert "more classes than every such pair in 3 of 9 (setting, seed) runs" in text
-    assert "more images in 3 of 9" in text
-    assert expected in text and "null mean 0.5 classes over 3 splits" in text
+def test_null_finding_quotes_every_count_with_its_null():
+    text = findings.null_finding(VERDICTS, label="T")
+    assert text.startswith("T: single-model schema, sparsity 0.9, independent, 15 pairs")
+    assert "impacted images 90 (null median 60, 95% range 40–85; p = 0.004, 99.6th percentile)" in text
+    assert "classes flagged 2.5 (null median 2" in text
+    assert ("population schema, sparsity 0.9, independent, 15 models per side (Hooker et al.: 30), "
+            "null by permutation") in text
+    assert "after Benjamini-Hochberg (not in Hooker et al.'s code) 3 (" in text and "p = 0.0005" in text
+    assert "no compressed model" in findings.null_finding(VERDICTS.iloc[:0], label="T")
 
 
 def test_cie_finding_without_any_compressed_model():

@@ -36,6 +36,17 @@ compressed). Import from ``cielib.cie``; the submodules are an implementation de
 from __future__ import annotations
 
 from cielib.cie._checks import BOUNDARIES, CORRECTIONS, NORMALIZATIONS
+from cielib.cie.analysis import (
+    DESIGNS,
+    N_NULL,
+    SCHEMAS,
+    VERDICT_COLUMNS,
+    VERDICT_TABLE_COLUMNS,
+    CIEAnalysis,
+    analyse,
+    pair_models,
+    verdict_table,
+)
 from cielib.cie.compare import AGREEMENT_COLUMNS, agreement, agreement_table
 from cielib.cie.null import (
     NULL_POPULATION_COLUMNS,
@@ -48,8 +59,9 @@ from cielib.cie.null import (
 from cielib.cie.population import (
     LOW_POWER_MODELS,
     POPULATION_SUMMARY_COLUMNS,
+    TESTS,
     PopulationCIE,
-    _bh_complete_null_pmf,
+    bh_complete_null_pmf,
     benjamini_hochberg,
     expected_false_flags,
     modal_labels,
@@ -65,6 +77,14 @@ from cielib.cie.single import (
 )
 
 __all__ = [
+    "analyse",
+    "CIEAnalysis",
+    "pair_models",
+    "verdict_table",
+    "SCHEMAS",
+    "DESIGNS",
+    "N_NULL",
+    "VERDICT_COLUMNS",
     "SingleModelCIE",
     "PopulationCIE",
     "single_model_cie",
@@ -85,4 +105,5 @@ __all__ = [
     "NORMALIZATIONS",
     "BOUNDARIES",
     "LOW_POWER_MODELS",
+    "TESTS",
 ]

@@ -23,15 +23,15 @@ NORMALIZATIONS = ("population", "model")
 BOUNDARIES = ("uncompressed", "own")
 
 
-def _as_labels(values, name: str, ndim: int) -> np.ndarray:
+def as_labels(values, name: str, ndim: int) -> np.ndarray:
     return checks.as_labels(values, name, ndim=ndim)
 
 
-_check_n_classes = checks.check_n_classes
-_resolve_n_classes = checks.resolve_n_classes
+check_n_classes = checks.check_n_classes
+resolve_n_classes = checks.resolve_n_classes
 
 
-def _check_alpha(alpha) -> float:
+def check_alpha(alpha) -> float:
     if (
         isinstance(alpha, bool)
         or not isinstance(alpha, numbers.Real)
@@ -42,21 +42,21 @@ def _check_alpha(alpha) -> float:
     return float(alpha)
 
 
-def _check_correction(correction) -> str | None:
+def check_correction(correction) -> str | None:
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be None or 'fdr_bh'; got {correction!r}")
     return correction
 
 
-def _check_y_true(y_true) -> np.ndarray:
-    y = _as_labels(y_true, "y_true", 1)
+def check_y_true(y_true) -> np.ndarray:
+    y = as_labels(y_true, "y_true", 1)
     if y.size == 0:
         raise ValueError("y_true is empty; need at least one test image")
     return y
 
 
-def _check_population(preds, name: str, n_images: int) -> np.ndarray:
-    p = _as_labels(preds, name, 2)
+def check_population(preds, name: str, n_images: int) -> np.ndarray:
+    p = as_labels(preds, name, 2)
     if p.shape[1] != n_images:
         raise ValueError(
             f"{name} has {p.shape[1]} images (columns), but y_true has {n_images}; "
@@ -70,7 +70,7 @@ def _check_population(preds, name: str, n_images: int) -> np.ndarray:
     return p
 
 
-def _check_normalize(normalize) -> str:
+def check_normalize(normalize) -> str:
     if not isinstance(normalize, str) or normalize not in NORMALIZATIONS:
         raise ValueError(
             f"normalize must be one of {', '.join(map(repr, NORMALIZATIONS))}; got {normalize!r}"
@@ -78,7 +78,7 @@ def _check_normalize(normalize) -> str:
     return normalize
 
 
-def _check_boundary(boundary) -> str:
+def check_boundary(boundary) -> str:
     if not isinstance(boundary, str) or boundary not in BOUNDARIES:
         raise ValueError(
             f"boundary must be one of {', '.join(map(repr, BOUNDARIES))}; got {boundary!r}"
@@ -86,15 +86,15 @@ def _check_boundary(boundary) -> str:
     return boundary
 
 
-def _correction_name(correction: str | None) -> str:
+def correction_name(correction: str | None) -> str:
     return "none" if correction is None else correction
 
 
-def _class_counts(y: np.ndarray, k: int) -> np.ndarray:
+def class_counts(y: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(y, minlength=k)
 
 
-def _recall_matrix(y: np.ndarray, preds: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def recall_matrix(y: np.ndarray, preds: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-model per-class recall (n_models, k) and per-model top-1 (n_models,).
 
     One bincount over ``model * k + label`` of the correct predictions. Classes with
@@ -104,8 +104,14 @@ def _recall_matrix(y: np.ndarray, preds: np.ndarray, k: int) -> tuple[np.ndarray
     correct = preds == y[None, :]
     flat = (np.arange(m, dtype=np.int64)[:, None] * k + y[None, :])[correct]
     hits = np.bincount(flat, minlength=m * k).reshape(m, k)
-    n_c = _class_counts(y, k)
+    n_c = class_counts(y, k)
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(n_c > 0, hits / n_c, np.nan)
     top1 = correct.mean(axis=1)
     return recall, top1
+
+
+def nanmean(values) -> float:
+    """Mean ignoring NaN; NaN (without a warning) when every value is NaN."""
+    a = np.asarray(values, dtype=float)
+    return float(np.nanmean(a)) if np.any(~np.isnan(a)) else float("nan")

@@ -12,15 +12,16 @@ import numpy as np
 import pandas as pd
 
 from cielib.cie._checks import (
-    _check_alpha,
-    _check_boundary,
-    _check_correction,
-    _check_n_classes,
-    _check_normalize,
-    _check_population,
-    _check_y_true,
-    _correction_name,
-    _resolve_n_classes,
+    nanmean,
+    check_alpha,
+    check_boundary,
+    check_correction,
+    check_n_classes,
+    check_normalize,
+    check_population,
+    check_y_true,
+    correction_name,
+    resolve_n_classes,
 )
 from cielib.cie.population import population_cie
 from cielib.cie.single import single_model_cie
@@ -62,11 +63,6 @@ def agreement(single_flags: Iterable[int], population_flags: Iterable[int]) -> d
         "n_population": len(p),
         "n_both": both,
     }
-
-
-def _nanmean(values: list[float]) -> float:
-    a = np.asarray(values, dtype=float)
-    return float(np.nanmean(a)) if np.any(~np.isnan(a)) else float("nan")
 
 
 AGREEMENT_COLUMNS = [
@@ -121,19 +117,19 @@ def agreement_table(
         ``n_cie_images_population``, ``expected_false_flags``, ``low_power``,
         ``power_note``.
     """
-    y = _check_y_true(y_true)
+    y = check_y_true(y_true)
     if not settings:
         raise ValueError("settings is empty; give at least one {name: (base_preds, comp_preds)}")
-    _check_alpha(alpha)
-    _check_correction(correction)
-    _check_normalize(normalize)
-    _check_boundary(boundary)
+    check_alpha(alpha)
+    check_correction(correction)
+    check_normalize(normalize)
+    check_boundary(boundary)
     checked = {}
     for name, pair in settings.items():
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"settings[{name!r}] must be a (base_preds, comp_preds) pair")
-        b = _check_population(pair[0], f"settings[{name!r}] base_preds", y.size)
-        c = _check_population(pair[1], f"settings[{name!r}] comp_preds", y.size)
+        b = check_population(pair[0], f"settings[{name!r}] base_preds", y.size)
+        c = check_population(pair[1], f"settings[{name!r}] comp_preds", y.size)
         if b.shape[0] != c.shape[0]:
             raise ValueError(
                 f"settings[{name!r}] pairs seeds by row, but base_preds has {b.shape[0]} "
@@ -144,7 +140,7 @@ def agreement_table(
     for name, (b, c) in checked.items():
         arrays[f"settings[{name!r}] base_preds"] = b
         arrays[f"settings[{name!r}] comp_preds"] = c
-    k = _resolve_n_classes(arrays, _check_n_classes(n_classes))
+    k = resolve_n_classes(arrays, check_n_classes(n_classes))
 
     rows = []
     for name, (b, c) in checked.items():
@@ -163,16 +159,16 @@ def agreement_table(
                 "normalize": normalize,
                 "boundary": boundary,
                 "alpha": pop.alpha,
-                "correction": _correction_name(correction),
+                "correction": correction_name(correction),
                 "mean_n_single": float(np.mean([a["n_single"] for a in per_seed])),
                 "n_population": len(pop.impacted_classes),
                 "mean_n_both": float(np.mean([a["n_both"] for a in per_seed])),
                 "n_single_total": int(sum(a["n_single"] for a in per_seed)),
                 "n_both_total": int(sum(a["n_both"] for a in per_seed)),
                 "n_population_total": len(pop.impacted_classes) * b.shape[0],
-                "mean_precision": _nanmean([a["precision"] for a in per_seed]),
-                "mean_recall": _nanmean([a["recall"] for a in per_seed]),
-                "mean_f1": _nanmean([a["f1"] for a in per_seed]),
+                "mean_precision": nanmean([a["precision"] for a in per_seed]),
+                "mean_recall": nanmean([a["recall"] for a in per_seed]),
+                "mean_f1": nanmean([a["f1"] for a in per_seed]),
                 "mean_impacted_images_single": float(np.mean(images)),
                 "n_cie_images_population": int(pop.cie_images.size),
                 "expected_false_flags": pop.expected_false_flags,

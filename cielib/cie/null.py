@@ -16,21 +16,21 @@ import numpy as np
 import pandas as pd
 
 from cielib.cie._checks import (
-    _as_labels,
-    _check_alpha,
-    _check_boundary,
-    _check_correction,
-    _check_n_classes,
-    _check_normalize,
-    _check_y_true,
-    _class_counts,
-    _correction_name,
-    _recall_matrix,
-    _resolve_n_classes,
+    nanmean,
+    as_labels,
+    check_alpha,
+    check_boundary,
+    check_correction,
+    check_n_classes,
+    check_normalize,
+    check_y_true,
+    class_counts,
+    correction_name,
+    recall_matrix,
+    resolve_n_classes,
 )
-from cielib.cie.compare import _nanmean
 from cielib.cie.population import population_cie
-from cielib.cie.single import _single_core, _single_row
+from cielib.cie.single import single_core, single_row
 
 
 # --------------------------------------------------------------------------------------
@@ -45,12 +45,12 @@ def _dense_by_seed(y: np.ndarray, dense, name: str = "dense") -> dict[int, np.nd
         for seed, v in dense.items():
             if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
                 raise ValueError(f"{name} keys must be integer seeds; got {seed!r}")
-            a = _as_labels(v, f"{name}[{seed!r}]", 1)
+            a = as_labels(v, f"{name}[{seed!r}]", 1)
             if a.size != y.size:
                 raise ValueError(f"{name}[{seed!r}] has {a.size} labels, but y_true has {y.size}")
             out[int(seed)] = a
         return dict(sorted(out.items()))
-    arr = _as_labels(dense, name, 2)
+    arr = as_labels(dense, name, 2)
     if arr.shape[1] != y.size:
         raise ValueError(f"{name} has {arr.shape[1]} images (columns), but y_true has {y.size}")
     return {i: arr[i] for i in range(arr.shape[0])}
@@ -98,20 +98,20 @@ def single_model_null(y_true, dense, *, boundary="uncompressed", n_classes=None)
         ``impacted_images``, ``boundary_before``, ``boundary_after``,
         ``top1_before``, ``top1_after``.
     """
-    mode = _check_boundary(boundary)
-    y = _check_y_true(y_true)
+    mode = check_boundary(boundary)
+    y = check_y_true(y_true)
     by_seed = _dense_by_seed(y, dense)
     if len(by_seed) < 2:
         raise ValueError(f"dense has {len(by_seed)} model(s); the null needs at least 2 seeds")
-    k = _resolve_n_classes({"y_true": y, **{f"dense[{s}]": p for s, p in by_seed.items()}},
-                           _check_n_classes(n_classes))
+    k = resolve_n_classes({"y_true": y, **{f"dense[{s}]": p for s, p in by_seed.items()}},
+                           check_n_classes(n_classes))
     seeds = list(by_seed)
-    recall, top1 = _recall_matrix(y, np.stack([by_seed[s] for s in seeds]), k)  # once per model
-    n_c = _class_counts(y, k)
+    recall, top1 = recall_matrix(y, np.stack([by_seed[s] for s in seeds]), k)  # once per model
+    n_c = class_counts(y, k)
     rows = []
     for i, j in itertools.permutations(range(len(seeds)), 2):
-        res = _single_core(recall[[i, j]], top1[[i, j]], n_c, mode)
-        rows.append({"seed_before": seeds[i], "seed_after": seeds[j], **_single_row(res)})
+        res = single_core(recall[[i, j]], top1[[i, j]], n_c, mode)
+        rows.append({"seed_before": seeds[i], "seed_after": seeds[j], **single_row(res)})
     return pd.DataFrame(rows, columns=NULL_SINGLE_COLUMNS)
 
 
@@ -187,20 +187,20 @@ def population_null(
         ``power_note``. ``attrs["n_possible_splits"]`` and ``attrs["all_splits"]``
         say whether every distinct split was used.
     """
-    _check_alpha(alpha)
-    _check_correction(correction)
-    _check_normalize(normalize)
+    check_alpha(alpha)
+    check_correction(correction)
+    check_normalize(normalize)
     if isinstance(max_splits, bool) or not isinstance(max_splits, numbers.Integral) or max_splits < 1:
         raise ValueError(f"max_splits must be a positive integer; got {max_splits!r}")
-    y = _check_y_true(y_true)
+    y = check_y_true(y_true)
     by_seed = _dense_by_seed(y, dense)
     if len(by_seed) < 4:
         raise ValueError(
             f"dense has {len(by_seed)} model(s); the population null needs at least 4 seeds "
             "(two disjoint halves of >= 2 models)"
         )
-    k = _resolve_n_classes({"y_true": y, **{f"dense[{s}]": p for s, p in by_seed.items()}},
-                           _check_n_classes(n_classes))
+    k = resolve_n_classes({"y_true": y, **{f"dense[{s}]": p for s, p in by_seed.items()}},
+                           check_n_classes(n_classes))
     splits, total = _splits(list(by_seed), int(max_splits), seed)
     rows = []
     for i, (a, b) in enumerate(splits):
@@ -209,7 +209,7 @@ def population_null(
         rows.append({
             "split": i, "seeds_a": " ".join(map(str, a)), "seeds_b": " ".join(map(str, b)),
             "n_models_a": len(a), "n_models_b": len(b), "normalize": normalize,
-            "alpha": pop.alpha, "correction": _correction_name(correction),
+            "alpha": pop.alpha, "correction": correction_name(correction),
             "significant_classes": len(pop.impacted_classes),
             "classes": " ".join(map(str, pop.impacted_classes)),
             "cie_images": int(pop.cie_images.size),
@@ -332,7 +332,7 @@ def schemas_vs_null(
             row[f"single_{what}_mean"] = float(mine[col].mean()) if len(mine) else float("nan")
             row[f"single_null_{what}_mean"] = float(nulls.mean()) if nulls.size else float("nan")
             row[f"single_null_{what}_max"] = float(nulls.max()) if nulls.size else float("nan")
-            row[f"single_{what}_share_null_ge"] = _nanmean([p["share_null_ge"] for p in placed])
+            row[f"single_{what}_share_null_ge"] = nanmean([p["share_null_ge"] for p in placed])
             row[f"single_{what}_seeds_beyond_null_max"] = int(sum(p["beyond_null_max"] for p in placed))
         row["single_null_pairs"] = len(single_null)
         for what, col in (("classes", "significant_classes"), ("cie_images", "cie_images")):

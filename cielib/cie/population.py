@@ -17,17 +17,17 @@ from scipy import stats
 from scipy.special import gammaln, xlogy
 
 from cielib.cie._checks import (
-    _as_labels,
-    _check_alpha,
-    _check_correction,
-    _check_n_classes,
-    _check_normalize,
-    _check_population,
-    _check_y_true,
-    _class_counts,
-    _correction_name,
-    _recall_matrix,
-    _resolve_n_classes,
+    as_labels,
+    check_alpha,
+    check_correction,
+    check_n_classes,
+    check_normalize,
+    check_population,
+    check_y_true,
+    class_counts,
+    correction_name,
+    recall_matrix,
+    resolve_n_classes,
 )
 
 
@@ -50,10 +50,10 @@ def modal_labels(preds, *, n_classes: int | None = None) -> np.ndarray:
     Returns:
         int64 array (n_images,).
     """
-    p = _as_labels(preds, "preds", 2)
+    p = as_labels(preds, "preds", 2)
     if p.size == 0:
         raise ValueError(f"preds is empty (shape {p.shape}); need at least one model and image")
-    k = _resolve_n_classes({"preds": p}, _check_n_classes(n_classes))
+    k = resolve_n_classes({"preds": p}, check_n_classes(n_classes))
     return _modal(p, k)
 
 
@@ -98,8 +98,11 @@ def benjamini_hochberg(pvalues) -> np.ndarray:
     return out
 
 
-def _welch(comp: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def welch_t(comp: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column-wise Welch t-test of ``comp`` vs ``base`` (t > 0: comp higher).
+
+    Rows (axis -2) are models; leading axes, if any, are independent draws (the
+    matched null tests many splits at once with this same function).
 
     scipy gives NaN (with a warning) when both samples have zero variance. Then the
     populations are two point masses: equal means -> no evidence of a shift
@@ -111,15 +114,49 @@ def _welch(comp: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = stats.ttest_ind(comp, base, axis=0, equal_var=False)
+        res = stats.ttest_ind(comp, base, axis=-2, equal_var=False)
     t = np.asarray(res.statistic, dtype=float).copy()
     p = np.asarray(res.pvalue, dtype=float).copy()
-    const = (np.ptp(comp, axis=0) <= _TIE) & (np.ptp(base, axis=0) <= _TIE)
-    diff = comp[0] - base[0]
+    const = (np.ptp(comp, axis=-2) <= _TIE) & (np.ptp(base, axis=-2) <= _TIE)
+    diff = comp[..., 0, :] - base[..., 0, :]
     same = np.abs(diff) <= _TIE
     t[const] = np.where(same[const], 0.0, np.copysign(np.inf, diff[const]))
     p[const] = np.where(same[const], 1.0, 0.0)
     return t, p
+
+
+def paired_t(comp: np.ndarray, base: np.ndarray, raw_diff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column-wise paired t-test on ``comp - base`` (rows are pairs; t > 0: comp higher).
+
+    Why: a quantized model (or one pruned by fine-tuning) IS its dense model changed,
+    so its class recall moves with that model's; the within-pair differences remove the
+    seed-to-seed variation that Welch's test (Hooker et al.'s, for independent
+    populations) keeps in its variance. Degenerate columns (every difference the same):
+    p = 1 (t = 0) when no model's recall of the class changed (``raw_diff`` all zero)
+    or the common difference is within ``_TIE`` of zero, else p = 0 (t = +-inf).
+
+    Args:
+        comp, base: normalized recalls (..., n_pairs, n_cols), row i of each a pair
+            (leading axes: independent draws, as the matched null uses).
+        raw_diff: the unnormalized recall differences, same shape.
+    """
+    d = comp - base
+    n = d.shape[-2]
+    mean = d.mean(axis=-2)
+    sd = d.std(axis=-2, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = mean / (sd / np.sqrt(n))
+    p = 2 * stats.t.sf(np.abs(t), n - 1)
+    const = np.ptp(d, axis=-2) <= _TIE
+    still = const & ((np.abs(raw_diff).max(axis=-2) <= _TIE) | (np.abs(mean) <= _TIE))
+    t[const] = np.where(still[const], 0.0, np.copysign(np.inf, mean[const]))
+    p[const] = np.where(still[const], 1.0, 0.0)
+    return t, p
+
+
+#: The per-class test of :func:`population_cie`: ``welch`` for independent populations
+#: (Hooker et al.), ``paired`` when compressed model i derives from dense model i.
+TESTS = ("welch", "paired")
 
 
 # --------------------------------------------------------------------------------------
@@ -127,7 +164,7 @@ def _welch(comp: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------
 
 
-def _bh_complete_null_pmf(m: int, alpha: float) -> np.ndarray:
+def bh_complete_null_pmf(m: int, alpha: float) -> np.ndarray:
     """P(BH rejects exactly r of m true nulls), r = 0..m, for independent uniform p.
 
     With c_r = r * alpha / m, BH rejects exactly r when exactly r p-values are <= c_r
@@ -158,7 +195,7 @@ def expected_false_flags(n_classes, *, alpha=0.05, correction=None) -> float:
       or below alpha (exactly alpha for independent p-values). It does not bound the
       expected NUMBER of false flags by alpha: when it flags, it may flag several.
       Returned here is that expected number, computed exactly for independent
-      uniform p-values from the distribution in :func:`_bh_complete_null_pmf`; it is
+      uniform p-values from the distribution in :func:`bh_complete_null_pmf`; it is
       slightly above alpha (about 0.0548 for 10 classes and about 0.0553 for 100 at
       alpha 0.05).
 
@@ -177,12 +214,12 @@ def expected_false_flags(n_classes, *, alpha=0.05, correction=None) -> float:
     """
     if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral) or n_classes < 1:
         raise ValueError(f"n_classes must be a positive integer; got {n_classes!r}")
-    alpha = _check_alpha(alpha)
-    correction = _check_correction(correction)
+    alpha = check_alpha(alpha)
+    correction = check_correction(correction)
     m = int(n_classes)
     if correction is None:
         return alpha * m
-    pmf = _bh_complete_null_pmf(m, alpha)
+    pmf = bh_complete_null_pmf(m, alpha)
     return float(np.sum(np.arange(m + 1) * pmf))
 
 
@@ -215,6 +252,7 @@ class PopulationCIE:
         alpha: significance level used.
         correction: None or "fdr_bh".
         normalize: "population" (Hooker et al.'s code) or "model".
+        test: "welch" (independent populations) or "paired" (row i of each side a pair).
         n_models_base: number of uncompressed models.
         n_models_comp: number of compressed models.
         top1_base: mean top-1 of the uncompressed population.
@@ -233,6 +271,7 @@ class PopulationCIE:
     alpha: float
     correction: str | None
     normalize: str
+    test: str
     n_models_base: int
     n_models_comp: int
     top1_base: float
@@ -252,6 +291,7 @@ def population_cie(
     alpha=0.05,
     correction=None,
     normalize="population",
+    test="welch",
     n_classes=None,
 ) -> PopulationCIE:
     """Hooker et al.'s population schema: impacted classes and CIE images.
@@ -300,6 +340,11 @@ def population_cie(
         alpha: significance level, in (0, 1).
         correction: None, or "fdr_bh" for Benjamini-Hochberg across classes.
         normalize: "population" (default, the reference) or "model".
+        test: ``"welch"`` (default, Hooker et al.'s unpaired test, for independently
+            trained populations) or ``"paired"`` (a paired t-test on the within-pair
+            differences of normalized recall, :func:`paired_t`; row i of
+            ``comp_preds`` must derive from row i of ``base_preds``, e.g. its
+            quantized version, so both need the same number of rows).
         n_classes: number of classes; defaults to max label + 1 over all arrays.
 
     Returns:
@@ -312,31 +357,39 @@ def population_cie(
         image id): ``label``, ``modal_base``, ``modal_comp``, ``base_correct``,
         ``comp_correct``, ``cie``.
     """
-    normalize = _check_normalize(normalize)
-    alpha = _check_alpha(alpha)
-    correction = _check_correction(correction)
-    y = _check_y_true(y_true)
+    normalize = check_normalize(normalize)
+    alpha = check_alpha(alpha)
+    correction = check_correction(correction)
+    y = check_y_true(y_true)
     n = y.size
-    base = _check_population(base_preds, "base_preds", n)
-    comp = _check_population(comp_preds, "comp_preds", n)
-    k = _resolve_n_classes(
-        {"y_true": y, "base_preds": base, "comp_preds": comp}, _check_n_classes(n_classes)
+    base = check_population(base_preds, "base_preds", n)
+    comp = check_population(comp_preds, "comp_preds", n)
+    if test not in TESTS:
+        raise ValueError(f"test must be one of {', '.join(map(repr, TESTS))}; got {test!r}")
+    if test == "paired" and base.shape[0] != comp.shape[0]:
+        raise ValueError(f"test='paired' pairs rows, but base_preds has {base.shape[0]} rows and "
+                         f"comp_preds has {comp.shape[0]}")
+    k = resolve_n_classes(
+        {"y_true": y, "base_preds": base, "comp_preds": comp}, check_n_classes(n_classes)
     )
 
-    rec_b, top_b = _recall_matrix(y, base, k)
-    rec_c, top_c = _recall_matrix(y, comp, k)
+    rec_b, top_b = recall_matrix(y, base, k)
+    rec_c, top_c = recall_matrix(y, comp, k)
     if normalize == "population":
         norm_b = rec_b - top_b.mean()
         norm_c = rec_c - top_c.mean()
     else:
         norm_b = rec_b - top_b[:, None]
         norm_c = rec_c - top_c[:, None]
-    n_c = _class_counts(y, k)
+    n_c = class_counts(y, k)
     has = n_c > 0
 
     t = np.full(k, np.nan)
     p = np.full(k, np.nan)
-    t[has], p[has] = _welch(norm_c[:, has], norm_b[:, has])
+    if test == "paired":
+        t[has], p[has] = paired_t(norm_c[:, has], norm_b[:, has], (rec_c - rec_b)[:, has])
+    else:
+        t[has], p[has] = welch_t(norm_c[:, has], norm_b[:, has])
     p_adj = benjamini_hochberg(p) if correction == "fdr_bh" else p.copy()
     with np.errstate(invalid="ignore"):
         significant = p_adj < alpha  # NaN -> False
@@ -360,7 +413,7 @@ def population_cie(
         },
         index=pd.RangeIndex(k, name="class"),
     )
-    table.attrs.update(normalize=normalize, alpha=alpha, correction=_correction_name(correction),
+    table.attrs.update(normalize=normalize, test=test, alpha=alpha, correction=correction_name(correction),
                        low_power=low, power_note=note)
 
     modal_b = _modal(base, k)
@@ -383,6 +436,7 @@ def population_cie(
         alpha=alpha,
         correction=correction,
         normalize=normalize,
+        test=test,
         n_models_base=int(base.shape[0]),
         n_models_comp=int(comp.shape[0]),
         top1_base=float(top_b.mean()),
@@ -396,7 +450,7 @@ def population_cie(
 
 
 POPULATION_SUMMARY_COLUMNS = [
-    "n_models_base", "n_models_comp", "top1_base", "top1_comp", "normalize", "alpha",
+    "n_models_base", "n_models_comp", "top1_base", "top1_comp", "normalize", "test", "alpha",
     "correction", "significant_classes", "classes", "expected_false_flags", "low_power",
     "cie_images", "power_note",
 ]
@@ -411,7 +465,8 @@ def population_summary(pops: Mapping[str, PopulationCIE]) -> pd.DataFrame:
     Returns:
         DataFrame indexed by ``setting``: ``n_models_base``, ``n_models_comp``,
         ``top1_base``, ``top1_comp`` (the constants subtracted under "population"),
-        ``normalize``, ``alpha``, ``correction`` ("none" or "fdr_bh"),
+        ``normalize``, ``test`` ("welch" or "paired"), ``alpha``, ``correction``
+        ("none" or "fdr_bh"),
         ``significant_classes`` (count), ``classes`` (ids, space-separated),
         ``expected_false_flags``, ``low_power``, ``cie_images`` (count),
         ``power_note``.
@@ -423,7 +478,8 @@ def population_summary(pops: Mapping[str, PopulationCIE]) -> pd.DataFrame:
         rows.append({
             "setting": name, "n_models_base": r.n_models_base, "n_models_comp": r.n_models_comp,
             "top1_base": r.top1_base, "top1_comp": r.top1_comp, "normalize": r.normalize,
-            "alpha": r.alpha, "correction": _correction_name(r.correction),
+            "test": r.test,
+            "alpha": r.alpha, "correction": correction_name(r.correction),
             "significant_classes": len(r.impacted_classes),
             "classes": " ".join(map(str, r.impacted_classes)),
             "expected_false_flags": r.expected_false_flags, "low_power": r.low_power,

@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 
 from cielib.cie._checks import (
-    _as_labels,
-    _check_boundary,
-    _check_n_classes,
-    _check_y_true,
-    _class_counts,
-    _recall_matrix,
-    _resolve_n_classes,
+    as_labels,
+    check_boundary,
+    check_n_classes,
+    check_y_true,
+    class_counts,
+    recall_matrix,
+    resolve_n_classes,
 )
 
 
@@ -74,7 +74,7 @@ class SingleModelCIE:
         return table
 
 
-def _single_core(recall: np.ndarray, top1: np.ndarray, n_c: np.ndarray, mode: str) -> SingleModelCIE:
+def single_core(recall: np.ndarray, top1: np.ndarray, n_c: np.ndarray, mode: str) -> SingleModelCIE:
     """Steps 2-7 on class accuracies ``recall`` (2, k) and top-1 ``top1`` (2,)."""
     has = n_c > 0
     std_before = float(np.std(recall[0, has], ddof=0))
@@ -154,19 +154,19 @@ def single_model_cie(
         ``deviation_after``, ``outside_before``, ``outside_after``, ``impacted``
         (``table.attrs["boundary_mode"]`` names the boundary).
     """
-    mode = _check_boundary(boundary)
-    y = _check_y_true(y_true)
+    mode = check_boundary(boundary)
+    y = check_y_true(y_true)
     n = y.size
     preds = {}
     for name, v in (("y_pred_base", y_pred_base), ("y_pred_comp", y_pred_comp)):
-        a = _as_labels(v, name, 1)
+        a = as_labels(v, name, 1)
         if a.size != n:
             raise ValueError(f"{name} has {a.size} labels, but y_true has {n}")
         preds[name] = a
-    k = _resolve_n_classes({"y_true": y, **preds}, _check_n_classes(n_classes))
+    k = resolve_n_classes({"y_true": y, **preds}, check_n_classes(n_classes))
     both = np.stack([preds["y_pred_base"], preds["y_pred_comp"]])
-    recall, top1 = _recall_matrix(y, both, k)
-    return _single_core(recall, top1, _class_counts(y, k), mode)
+    recall, top1 = recall_matrix(y, both, k)
+    return single_core(recall, top1, class_counts(y, k), mode)
 
 
 def _check_fraction_vector(values, name: str, *, nan_ok: bool) -> np.ndarray:
@@ -215,7 +215,7 @@ def single_model_cie_from_recalls(
         SingleModelCIE, as :func:`single_model_cie`. A class with 0 images must have
         NaN recall and is never impacted.
     """
-    mode = _check_boundary(boundary)
+    mode = check_boundary(boundary)
     rb = _check_fraction_vector(recall_before, "recall_before", nan_ok=True)
     ra = _check_fraction_vector(recall_after, "recall_after", nan_ok=True)
     n_c = np.asarray(n_images)
@@ -240,7 +240,7 @@ def single_model_cie_from_recalls(
             top1.append(float(np.sum(r[has] * n_c[has]) / np.sum(n_c[has])))
         else:
             top1.append(float(_check_fraction_vector([given], name, nan_ok=False)[0]))
-    return _single_core(recall, np.array(top1), n_c.astype(np.int64), mode)
+    return single_core(recall, np.array(top1), n_c.astype(np.int64), mode)
 
 
 SINGLE_TABLE_COLUMNS = [
@@ -249,7 +249,7 @@ SINGLE_TABLE_COLUMNS = [
 ]
 
 
-def _single_row(res: SingleModelCIE) -> dict:
+def single_row(res: SingleModelCIE) -> dict:
     return {
         "boundary_mode": res.boundary_mode,
         "impacted_classes": len(res.impacted_classes),
@@ -290,13 +290,13 @@ def single_model_table(
         accuracies), ``boundary_after`` (std of the compressed model's),
         ``top1_before``, ``top1_after``.
     """
-    _check_boundary(boundary)
-    y = _check_y_true(y_true)
+    check_boundary(boundary)
+    y = check_y_true(y_true)
     rows = []
     for name, by_seed in settings.items():
         for seed, pred in sorted(by_seed.items()):
             if seed not in base:
                 continue
             res = single_model_cie(y, base[seed], pred, n_classes=n_classes, boundary=boundary)
-            rows.append({"setting": name, "seed": int(seed), **_single_row(res)})
+            rows.append({"setting": name, "seed": int(seed), **single_row(res)})
     return pd.DataFrame(rows, columns=SINGLE_TABLE_COLUMNS)
