@@ -26,6 +26,8 @@ The format (a directory, written in a few lines from PyTorch, JAX, Keras, ONNX..
     correction = "none"       # or "fdr_bh"
     normalize = "population"  # or "model"
     boundary = "uncompressed" # or "own"
+    n_null = 1000             # null draws per setting and schema
+    rng_seed = 0              # seed of the null draws
 
 A setting not declared paired holds independently trained models: its seeds (file
 names) must be disjoint from the baseline's, since a shared seed would mean shared
@@ -61,7 +63,8 @@ REQUIRED_KEYS = ("y_pred", "y_true")
 OPTIONAL_KEYS = ("probs",)
 #: The analysis options design.toml may set, with what each allows.
 ANALYSIS = {"alpha": "a number in (0, 1)", "correction": ("none", "fdr_bh"),
-            "normalize": ("population", "model"), "boundary": ("uncompressed", "own")}
+            "normalize": ("population", "model"), "boundary": ("uncompressed", "own"),
+            "n_null": "a positive integer (null draws)", "rng_seed": "a non-negative integer"}
 DESIGN_KEYS = ("baseline", "paired", "analysis")
 PROBS_TOLERANCE = 1e-3
 _SEED = re.compile(r"^\d+$")
@@ -164,8 +167,13 @@ def read_design(path: Path) -> dict[str, Any]:
         allowed = ANALYSIS.get(key)
         if allowed is None:
             raise PredictionsError(f"{path}: unknown analysis option {key!r}; allowed: {', '.join(ANALYSIS)}")
-        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
-              if key == "alpha" else value in allowed)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key == "alpha":
+            ok = number and 0 < value < 1
+        elif key in ("n_null", "rng_seed"):
+            ok = number and isinstance(value, int) and value >= (1 if key == "n_null" else 0)
+        else:
+            ok = value in allowed
         if not ok:
             what = allowed if isinstance(allowed, str) else ", ".join(allowed)
             raise PredictionsError(f"{path}: analysis.{key} = {value!r}; allowed: {what}")

@@ -148,6 +148,8 @@ BAD = {
                                "int8/9.npz", "no model 9.npz"),
     "bad analysis option": (lambda r: (r / "design.toml").write_text('[analysis]\ncorrection = "bonf"\n'),
                             "design.toml", "none, fdr_bh"),
+    "bad n_null": (lambda r: (r / "design.toml").write_text('[analysis]\nn_null = 0\n'),
+                   "design.toml", "positive integer"),
     "bad classes.txt": (lambda r: (r / "classes.txt").write_text("a\n\nb\n"), "classes.txt", "empty line"),
     "bad images": (lambda r: np.save(r / "images.npy", np.zeros((3, 8, 8))), "images.npy", "(600, H, W)"),
 }
