@@ -5,6 +5,7 @@
     python run_all.py --dry-run            # what would run, and why
     python run_all.py --verify             # check every finished run's files
     python run_all.py --profile paper --data-dir ~/data
+    python run_all.py --predictions my-models/   # CIE of your own models' predictions
 
 Exit codes: 0 all runs done, 1 some run failed (or --verify found damage), 2 bad input
 or an unusable run store (nothing was run). All the logic is in cielib.pipeline.
@@ -28,7 +29,11 @@ def _number(kind: type):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="quick", help="profile name in configs/ or a .toml path (default: quick)")
+    p.add_argument("--profile", help="profile name in configs/ or a .toml path (default: quick)")
+    p.add_argument("--predictions", metavar="DIR",
+                   help="instead of a profile: the CIE analysis of predictions brought from any framework "
+                        "(a directory of <setting>/<seed>.npz files; see the README, 'Your own models'); "
+                        "report in report/predictions-<name>/")
     p.add_argument("--tasks", nargs="+", help="only these tasks of the profile")
     p.add_argument("--sparsities", nargs="+", type=_number(float), help="override the profile's sparsities")
     p.add_argument("--techniques", nargs="+", help="override the profile's quantization techniques")

@@ -25,7 +25,8 @@ class Options(planning.Overrides):
     """Everything run_all.py's command line says (see its ``--help``): the profile's
     overrides, and how to run the plan."""
 
-    profile: str = "quick"
+    profile: str | None = None  # None: quick (or nothing, with predictions)
+    predictions: str | None = None
     jobs: int | None = None
     executor: str = "local"
     scheduler: str | None = None
@@ -53,10 +54,7 @@ def main(opts: Options) -> int:
     try:
         if opts.jobs is not None and opts.jobs < 1:
             raise ConfigError(f"--jobs must be >= 1, got {opts.jobs}")
-        profile = config.load_profile(opts.profile)
-        overrides = planning.Overrides(**{f.name: getattr(opts, f.name)
-                                          for f in dataclasses.fields(planning.Overrides)})
-        plan = planning.build_plan(profile, overrides, runs_dir=runs_dir)
+        plan = make_plan(opts, runs_dir=runs_dir)
         selected = planning.select(plan, opts.only, runs_dir, force=opts.force)
         if not opts.dry_run:
             store.check_writable(runs_dir)
@@ -81,7 +79,7 @@ def main(opts: Options) -> int:
     from cielib import progress
 
     todo = sum(store.will_run(s, runs_dir) for s in selected)
-    say(f"profile {plan.profile.name!r}: {len(selected)} run(s), {todo} to run, {jobs} job(s) x "
+    say(f"{plan.title()}: {len(selected)} run(s), {todo} to run, {jobs} job(s) x "
         f"{plan.profile.threads} thread(s), {opts.executor} executor; store {runs_dir}")
     start = time.perf_counter()
     try:
@@ -102,13 +100,37 @@ def main(opts: Options) -> int:
     if not opts.no_report:
         from cielib import report_contents
 
-        report_path = report_contents.build(plan, runs_dir, index)
+        report_path = report_contents.BUILDERS[plan.kind](plan, runs_dir, index)
         if report_path:
             print(f"report: {report_path}")
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         print(f"FAILED {r.label}: {r.error} (see {r.path})", file=sys.stderr)
     return 1 if failed else 0
+
+
+#: Options that shape a profile's grid or its store; with --predictions they mean nothing.
+NOT_WITH_PREDICTIONS = ("profile", "tasks", "sparsities", "techniques", "seeds", "epochs", "data_dir",
+                        "download", "clean")
+
+
+def make_plan(opts: Options, *, runs_dir: Path) -> planning.Plan:
+    """The plan the options ask for: a profile's grid, or one CIE run on a predictions
+    directory (``--predictions``). Raises ConfigError (exit 2) for options that do not
+    go together."""
+    if opts.predictions is not None:
+        given = [f"--{name.replace('_', '-')}" for name in NOT_WITH_PREDICTIONS
+                 if getattr(opts, name) not in (None, False)]
+        if given:
+            raise ConfigError(f"{', '.join(given)} cannot be combined with --predictions (one CIE run on "
+                              "the directory; --clean would remove every profile run from the store); "
+                              "allowed with it: --dry-run, --verify, --jobs, --executor, --scheduler, "
+                              "--cluster, --only cie, --force, --no-report, --quiet, --fail-fast")
+        return planning.predictions_plan(opts.predictions, runs_dir=runs_dir)
+    profile = config.load_profile(opts.profile or "quick")
+    overrides = planning.Overrides(**{f.name: getattr(opts, f.name)
+                                      for f in dataclasses.fields(planning.Overrides)})
+    return planning.build_plan(profile, overrides, runs_dir=runs_dir)
 
 
 def make_executor(opts: Options, *, jobs: int, runs_dir: Path, profile: config.Profile):
@@ -123,7 +145,7 @@ def make_executor(opts: Options, *, jobs: int, runs_dir: Path, profile: config.P
 
 def dry_run(plan: planning.Plan, selected: list[runs.RunSpec], runs_dir: Path) -> int:
     """Print the plan: each run's id, label and whether (and why) it will run."""
-    print(f"plan for profile {plan.profile.name!r}: {len(selected)} run(s)")
+    print(f"plan for {plan.title()}: {len(selected)} run(s)")
     for spec in selected:
         state = "done (cached)" if not store.will_run(spec, runs_dir) else f"will run: {store.why_rerun(spec, runs_dir)}"
         print(f"  {spec.run_id}  {spec.label():<45} {state}")

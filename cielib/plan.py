@@ -15,10 +15,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import cielib
-from cielib import config, notebooks, paths, runs, stages, store
+from cielib import config, notebooks, paths, predictions, runs, stages, store
 from cielib.config import ConfigError, Profile
 
 
@@ -37,9 +37,20 @@ class Overrides:
 
 @dataclass
 class Plan:
+    """The runs to execute. ``kind`` says where they came from: ``"profile"`` (a grid
+    to train and analyse) or ``"predictions"`` (one CIE run on a predictions directory,
+    whose :class:`cielib.predictions.Predictions` is ``predictions``); the report and
+    the messages follow it."""
+
     profile: Profile
     specs: list[runs.RunSpec]
     notes: list[str] = field(default_factory=list)
+    kind: str = "profile"
+    predictions: Any = None
+
+    def title(self) -> str:
+        """How messages name the plan: ``profile 'quick'``, ``predictions 'my-models'``."""
+        return f"{self.kind} {self.profile.name!r}"
 
     def by_stage(self, stage: str) -> list[runs.RunSpec]:
         return [s for s in self.specs if s.stage == stage]
@@ -138,6 +149,41 @@ def build_plan(profile: Profile, overrides: Overrides = Overrides(), *, runs_dir
     order = {t.name: i for i, t in enumerate(prof.tasks)}
     ordered = sorted(specs.values(), key=lambda s: order.get(s.params.get("task"), len(order)))
     return Plan(profile=prof, specs=ordered, notes=notes)
+
+
+#: The stage that analyses a predictions directory, and the notebook parameter that
+#: receives the directory (a runtime option: the content hash is the identity).
+PREDICTIONS_STAGE = "cie"
+PREDICTIONS_PARAM = "predictions_dir"
+
+
+def predictions_plan(directory: str | Path, *, runs_dir: Path) -> Plan:
+    """One CIE run on a predictions directory (checked first: bad input raises
+    :class:`cielib.predictions.PredictionsError` before anything is written).
+
+    The run's identity is the directory's content hash, its name and the analysis
+    options its design.toml sets, not its path: the same files give the same run id
+    wherever they lie, so nothing is recomputed.
+    """
+    pred = predictions.load(directory)
+    stage = stages.get(PREDICTIONS_STAGE)
+    path = notebooks.notebook_path(stage.notebook)
+    params = {"task": f"predictions-{pred.name}", "task_label": pred.name, "stand_in_for": "",
+              "paper_task": "", "predictions_sha256": pred.sha256, **pred.analysis}
+    runtime = {"runs_dir": str(runs_dir), "data_dir": None,
+               PREDICTIONS_PARAM: str(Path(directory).resolve())}
+    spec = runs.RunSpec(stage=stage.name, notebook=path.name, params=params,
+                        notebook_hash=notebooks.source_hash(path), version=cielib.__version__,
+                        runtime=runtime)
+    notebooks.check_parameters(notebooks.declared_parameters(path), spec.notebook_parameters("."),
+                               name=path.name)
+    profile = Profile(name=pred.name, description=f"predictions brought from {directory}", tasks=(),
+                      sparsities=(), techniques=(), seeds=tuple(pred.base))
+    settings = "; ".join(f"{name} {pred.designs[name]} ({len(by_seed)} models)"
+                         for name, by_seed in pred.settings.items())
+    note = (f"predictions {pred.name}: baseline {pred.baseline} ({len(pred.base)} models), "
+            f"{settings}; {len(pred.y_true)} test images; content sha256 {pred.sha256[:12]}")
+    return Plan(profile=profile, specs=[spec], notes=[note], kind="predictions", predictions=pred)
 
 
 def select(plan: Plan, only: Sequence[str] | None, runs_dir: Path, *,

@@ -58,6 +58,15 @@ rng_seed = 0  # seed of the null draws
 runs_dir = None  # None: the project's runs/ ($CIELIB_ROOT honoured)
 data_dir = None
 run_dir = "."
+predictions_dir = None  # your own models: a directory of <setting>/<seed>.npz files
+predictions_sha256 = ""  # its content hash as planned by run_all.py ("": not checked)
+
+# %% [markdown]
+# **Your own models.** This notebook also analyses predictions made by any framework
+# (PyTorch, JAX, Keras, ONNX...): set `predictions_dir` above to a directory with one
+# sub-directory per setting (`dense/` for the uncompressed models), each holding one
+# `<seed>.npz` per independently trained model with `y_pred` and `y_true`; then run all
+# cells. `python run_all.py --predictions DIR` does the same and writes its own report.
 
 # %%
 from pathlib import Path
@@ -65,19 +74,25 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from cielib import cie, data, figures, findings, paths, results, runs, tables
+from cielib import cie, data, figures, findings, paths, predictions, results, runs, tables
 
 runs_dir = runs_dir or str(paths.runs_dir())
-if inputs is None:  # opened by hand: the newest finished runs of one task in the store
-    inputs, task = results.latest_inputs(runs_dir, stages=["train", "quantize"], task=task)
 out = Path(run_dir)
-table = results.with_settings(runs.table(runs_dir, inputs))  # every training and quantize run
-y_true, preds = results.predictions_by_setting(table)
-class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
+images = None  # the test images for the gallery (None: the dataset's, loaded when needed)
+if predictions_dir is not None:  # predictions brought from outside, checked before use
+    brought = predictions.load(predictions_dir, expect_sha256=predictions_sha256 or None)
+    y_true, base, preds, designs = brought.y_true, brought.base, brought.settings, brought.designs
+    class_names, images, task = brought.class_names, brought.images, task or brought.name
+else:  # this project's runs
+    if inputs is None:  # opened by hand: the newest finished runs of one task in the store
+        inputs, task = results.latest_inputs(runs_dir, stages=["train", "quantize"], task=task)
+    table = results.with_settings(runs.table(runs_dir, inputs))  # every training and quantize run
+    y_true, preds = results.predictions_by_setting(table)
+    class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
+    base = preds.pop("dense")  # {dense seed: predictions}
+    designs = dict(zip(table["setting"], table["design"]))
 title = task_label or task
-base = preds.pop("dense")  # {dense seed: predictions}
 settings = dict(sorted(preds.items(), key=lambda kv: results.setting_order(kv[0])))  # own seeds
-designs = dict(zip(table["setting"], table["design"]))
 _, pairs = results.pair_with_dense(base, settings, designs)
 
 # %% [markdown]
@@ -192,10 +207,12 @@ else:
 # true label and both modal predictions: where a human auditor would look first.
 
 # %%
-if strongest is not None and pops[strongest].cie_images.size:
-    ds = data.load_dataset(table["dataset"].iloc[0], data_dir=data_dir)
+if strongest is not None and pops[strongest].cie_images.size and (
+        images is not None or predictions_dir is None):
+    if images is None:
+        images = data.load_dataset(table["dataset"].iloc[0], data_dir=data_dir).x_test
     cie_rows = pops[strongest].images.loc[pops[strongest].cie_images]
-    fig = figures.cie_gallery(ds.x_test, cie_rows, class_names=class_names, max_images=12,
+    fig = figures.cie_gallery(images, cie_rows, class_names=class_names, max_images=12,
                               title=f"{title}: CIE images under {strongest}")
     fig.savefig(out / "cie_gallery.png", dpi=110)
     plt.show()
