@@ -9,13 +9,18 @@ executed notebook with the traceback under ``runs/<stage>/failed-<run_id>/``.
 its result); ``LocalExecutor`` runs specs in worker processes (papermill is not
 thread-safe). Another backend (a cluster engine) only has to implement ``submit``.
 
-Importing this module does not import TensorFlow.
+Backends are found by name in :data:`executors` (papermill's ``engines.py`` pattern: a
+registry plus a small base class, :class:`ExecutorKind`); ``dask`` is registered by
+module path, so its module (and Dask) is imported only when a Dask executor is asked for.
+
+Importing this module does not import TensorFlow or Dask.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import importlib
 import multiprocessing
 import os
 import sys
@@ -23,9 +28,10 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from cielib import notebooks, runs, store
+from cielib.cluster_file import ClusterConfigError
 
 
 @dataclass(frozen=True)
@@ -239,3 +245,103 @@ def run_plan(
                                str(runs.run_path(runs_dir, spec.stage, rid)), "--fail-fast"))
             pending.clear()
     return results
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+class ExecutorKind:
+    """One way of running a plan, as ``run_all.py --executor NAME`` names it.
+
+    Subclass, implement :meth:`create`, and register the class (or its
+    ``"module:Class"`` path, so its module is imported only when chosen) with
+    :data:`executors`. The registry has already checked ``jobs`` and ``gpus``.
+    """
+
+    help: str = ""
+
+    @classmethod
+    def create(cls, *, jobs: int, gpus: int = 0, scheduler: str | None = None,
+               cluster_file: str | Path | None = None, runs_dir: str | Path | None = None,
+               wait_timeout: float | None = None,
+               say: Callable[[str], None] = print) -> Executor:
+        """A ready executor (its workers started and checked), or a clear error."""
+        raise NotImplementedError
+
+
+class LocalKind(ExecutorKind):
+    """A local process pool (:class:`LocalExecutor`)."""
+
+    help = "a process pool on this machine (default)"
+
+    @classmethod
+    def create(cls, *, jobs: int, gpus: int = 0, scheduler: str | None = None,
+               cluster_file: str | Path | None = None, runs_dir: str | Path | None = None,
+               wait_timeout: float | None = None,
+               say: Callable[[str], None] = print) -> Executor:
+        if scheduler or cluster_file:
+            raise ClusterConfigError("--scheduler and --cluster need --executor dask")
+        return LocalExecutor(jobs=jobs)
+
+
+class ExecutorRegistry:
+    """Executor kinds by name; a kind given as ``"module:Class"`` is imported on first use."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, type[ExecutorKind] | str] = {}
+        self._helps: dict[str, str] = {}
+
+    def register(self, name: str, kind: type[ExecutorKind] | str, *, help: str = "") -> None:
+        """Register ``kind`` (a class, or ``"module:Class"`` to import lazily) as ``name``;
+        ``help`` describes a lazily registered kind for ``--help``."""
+        if not isinstance(kind, str) and not (isinstance(kind, type) and issubclass(kind, ExecutorKind)):
+            raise TypeError(f"executor {name!r}: expected an ExecutorKind subclass or "
+                            f"'module:Class', got {kind!r}")
+        self._kinds[name] = kind
+        self._helps[name] = help
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._kinds)
+
+    def help(self, name: str) -> str:
+        """A kind's one-line description (without importing a lazily registered module)."""
+        kind = self._kinds[name]
+        return kind.help if not isinstance(kind, str) else self._helps.get(name, "")
+
+    def get(self, name: str) -> type[ExecutorKind]:
+        """The kind registered as ``name`` (importing its module if registered by path)."""
+        if name not in self._kinds:
+            raise ClusterConfigError(f"executor {name!r} is unknown; allowed: {', '.join(self._kinds)}")
+        kind = self._kinds[name]
+        if isinstance(kind, str):
+            module, _, attr = kind.partition(":")
+            kind = getattr(importlib.import_module(module), attr)
+            self._kinds[name] = kind
+        return kind
+
+    def create(self, name: str, *, jobs: int, gpus: int = 0, **options: Any) -> Executor:
+        """Check the common options, then build the executor ``name`` (see :class:`ExecutorKind`).
+
+        Raises:
+            ClusterConfigError: an unknown name, a bad ``jobs`` or ``gpus``, or an option
+                the kind refuses (before anything starts).
+        """
+        if name not in self._kinds:
+            raise ClusterConfigError(f"executor {name!r} is unknown; allowed: {', '.join(self._kinds)}")
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ClusterConfigError(f"jobs must be an integer >= 1, got {jobs!r}")
+        if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+            raise ClusterConfigError(f"gpus must be an integer >= 0, got {gpus!r}")
+        return self.get(name).create(jobs=jobs, gpus=gpus, **options)
+
+
+#: The executors ``run_all.py --executor`` accepts.
+executors = ExecutorRegistry()
+executors.register("local", LocalKind)
+executors.register("dask", "cielib.dask_executor:DaskKind",
+                   help="a local Dask cluster, --scheduler, or --cluster")
+
+
+def make_executor(kind: str = "local", **options: Any) -> Executor:
+    """``executors.create(kind, **options)``: the executor run_all.py asks for."""
+    return executors.create(kind, **options)

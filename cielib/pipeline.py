@@ -112,13 +112,13 @@ def main(opts: Options) -> int:
 
 
 def make_executor(opts: Options, *, jobs: int, runs_dir: Path, profile: config.Profile):
-    """The executor the options ask for: a local process pool, or Dask (a local cluster,
-    an existing scheduler, or SLURM); Dask is imported only when asked for."""
-    from cielib import dask_executor
+    """The executor the options name, from :data:`cielib.execute.executors` (Dask is
+    imported only when asked for)."""
+    from cielib import execute
 
-    return dask_executor.make_executor(opts.executor, jobs=jobs, scheduler=opts.scheduler,
-                                       cluster_file=opts.cluster, gpus=profile.gpus,
-                                       runs_dir=runs_dir, say=print)
+    return execute.make_executor(opts.executor, jobs=jobs, scheduler=opts.scheduler,
+                                 cluster_file=opts.cluster, gpus=profile.gpus,
+                                 runs_dir=runs_dir, say=print)
 
 
 def dry_run(plan: planning.Plan, selected: list[runs.RunSpec], runs_dir: Path) -> int:
