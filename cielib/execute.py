@@ -45,8 +45,11 @@ class RunResult:
     error: str = ""
 
 
-def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
+def run_spec(spec: runs.RunSpec, runs_dir: str, *, kernel_server: str | None = None) -> RunResult:
     """Execute one run (in whatever process calls it) and commit it to the store.
+
+    With ``kernel_server`` its kernel is forked from that warm kernel server
+    (:mod:`cielib.kernel_server`) when the run can use it (:func:`warm_kernel_fits`).
 
     The run is claimed first (:mod:`cielib.store`): if another invocation or worker is
     executing it, this waits and then reports it as cached; a dead owner's claim is
@@ -79,6 +82,7 @@ def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
                     parameters=spec.notebook_parameters(tmp),
                     cwd=tmp,
                     expected_hash=spec.notebook_hash or None,
+                    kernel_server=kernel_server if warm_kernel_fits(spec) else None,
                 )
         except BaseException as exc:  # noqa: BLE001 - record every failure, re-raise Ctrl-C
             failed = store.keep_failed(tmp, runs_dir_p, spec.stage, rid)
@@ -89,6 +93,19 @@ def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
         seconds = time.perf_counter() - start
         store.commit(tmp, final, summary={"seconds": seconds, "run_id": rid})
     return result("ran", seconds)
+
+
+def warm_kernel_fits(spec: runs.RunSpec) -> bool:
+    """Whether a kernel with TensorFlow already imported gives this run what a fresh one would.
+
+    The server imports TensorFlow with :data:`cielib.keras.ONEDNN`; a run that asks for
+    the other kernel library, or an environment that sets it otherwise, starts its own.
+    """
+    from cielib.keras import ONEDNN
+
+    want = "1" if ONEDNN else "0"
+    return (bool(spec.params.get("onednn", ONEDNN)) == ONEDNN
+            and os.environ.get("TF_ENABLE_ONEDNN_OPTS", want) == want)
 
 
 @contextlib.contextmanager
@@ -131,25 +148,43 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs specs in ``jobs`` worker processes (or inline when jobs == 1)."""
+    """Runs specs in ``jobs`` worker processes (or inline when jobs == 1).
 
-    def __init__(self, jobs: int = 1) -> None:
+    With ``warm`` (the default) the notebooks' kernels are forked from one kernel server
+    that has imported TensorFlow and the notebooks' modules once
+    (:mod:`cielib.kernel_server`), started with the first run; results are the same as
+    with kernels started from scratch (``warm=False``), only sooner.
+    """
+
+    def __init__(self, jobs: int = 1, *, warm: bool = True) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
         self.jobs = jobs
         self.capacity = jobs
+        self.warm = warm
+        self._server: tuple[Any, str] | None = None
         self._pool: cf.ProcessPoolExecutor | None = None
         if jobs > 1:
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
             )
 
+    def _kernel_server(self) -> str | None:
+        if not self.warm:
+            return None
+        if self._server is None:
+            from cielib import kernel_server
+
+            self._server = kernel_server.start()
+        return self._server[1]
+
     def submit(self, spec: runs.RunSpec, runs_dir: str) -> cf.Future:
+        server = self._kernel_server()
         if self._pool is not None:
-            return self._pool.submit(run_spec, spec, runs_dir)
+            return self._pool.submit(run_spec, spec, runs_dir, kernel_server=server)
         fut: cf.Future = cf.Future()
         try:
-            fut.set_result(run_spec(spec, runs_dir))
+            fut.set_result(run_spec(spec, runs_dir, kernel_server=server))
         except BaseException as exc:  # noqa: BLE001
             fut.set_exception(exc)
         return fut
@@ -157,6 +192,11 @@ class LocalExecutor:
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._server is not None:
+            from cielib import kernel_server
+
+            kernel_server.stop(*self._server)
+            self._server = None
 
 
 def run_plan(
@@ -281,7 +321,16 @@ class LocalKind(ExecutorKind):
                say: Callable[[str], None] = print) -> Executor:
         if scheduler or cluster_file:
             raise ClusterConfigError("--scheduler and --cluster need --executor dask")
-        return LocalExecutor(jobs=jobs)
+        return LocalExecutor(jobs=jobs, warm=cls.warm)
+
+    warm = True
+
+
+class FreshLocalKind(LocalKind):
+    """The local process pool with every kernel started from scratch (to compare with)."""
+
+    help = "the same, each kernel started from scratch: slower, same results"
+    warm = False
 
 
 class ExecutorRegistry:
@@ -338,6 +387,7 @@ class ExecutorRegistry:
 #: The executors ``run_all.py --executor`` accepts.
 executors = ExecutorRegistry()
 executors.register("local", LocalKind)
+executors.register("local-fresh", FreshLocalKind)
 executors.register("dask", "cielib.dask_executor:DaskKind",
                    help="a local Dask cluster, --scheduler, or --cluster")
 

@@ -120,6 +120,7 @@ def execute(
     cwd: str | Path | None = None,
     log_output: bool = False,
     expected_hash: str | None = None,
+    kernel_server: str | None = None,
 ) -> Path:
     """Execute a Jupytext notebook with papermill into ``output`` (an ``.ipynb``).
 
@@ -127,7 +128,9 @@ def execute(
     traceback), so a failing run can be inspected. Raises papermill's
     ``PapermillExecutionError`` on failure, and :class:`SourceChangedError` when
     ``expected_hash`` (the source hash in the run's id) no longer matches the file: a
-    run must execute the very source its id names.
+    run must execute the very source its id names. With ``kernel_server`` (an address
+    from :func:`cielib.kernel_server.start`) the kernel is forked from that warm server
+    instead of started from scratch.
     """
     import nbformat
     import papermill
@@ -140,6 +143,11 @@ def execute(
     output = Path(output)
     source_ipynb = output.with_name(output.stem + ".source.ipynb")
     nbformat.write(read_notebook(path, source=source), str(source_ipynb))
+    engine: dict[str, Any] = {}
+    if kernel_server:
+        from cielib import kernel_server as ks
+
+        engine["kernel_manager_class"] = ks.kernel_manager_class(kernel_server)
     try:
         papermill.execute_notebook(
             str(source_ipynb),
@@ -149,6 +157,7 @@ def execute(
             progress_bar=False,
             log_output=log_output,
             cwd=str(cwd) if cwd else None,
+            **engine,
         )
     finally:
         source_ipynb.unlink(missing_ok=True)
