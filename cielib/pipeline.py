@@ -100,15 +100,35 @@ def main(opts: Options) -> int:
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     print(f"runs: {summary} in {time.perf_counter() - start:.1f}s; index: {runs_dir / runs.INDEX}")
     if not opts.no_report:
-        from cielib import report_contents
-
-        report_path = report_contents.build(plan, runs_dir, index)
+        report_path = build_report(plan, runs_dir, index)
         if report_path:
             print(f"report: {report_path}")
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         print(f"FAILED {r.label}: {r.error} (see {r.path})", file=sys.stderr)
     return 1 if failed else 0
+
+
+def build_report(plan: planning.Plan, runs_dir: Path, index) -> Path | None:
+    """Build the report unless the one on disk was built from the same inputs.
+
+    The report is keyed by what it reads (:func:`cielib.report.report_key`): the
+    analysis runs it shows, the run table, the code that renders it and the profile's
+    setup text. A rerun that changed none of them says so and rebuilds nothing.
+    """
+    from cielib import report, report_contents
+
+    parts = report_contents.sections(plan, runs_dir)
+    out = paths.report_dir(Path(runs_dir).parent) / "report.html"
+    key = report.report_key(parts, title=report_contents.TITLE, index=index)
+    if len(parts) > 1 and report.is_up_to_date(out, key):
+        print(f"report: up to date (nothing it reads changed): {out}")
+        return out
+    built = report_contents.build(plan, runs_dir, index)
+    if built is not None:
+        files = [f.name for f in (built, built.with_suffix(".pdf")) if f.is_file()]
+        report.remember_key(built, key, files=files)
+    return built
 
 
 def make_executor(opts: Options, *, jobs: int, runs_dir: Path, profile: config.Profile):
