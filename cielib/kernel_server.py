@@ -56,9 +56,18 @@ def start(*, timeout: float = 300.0) -> tuple[subprocess.Popen, str]:
     It preloads in the background: the first kernel request waits until it is done.
     """
     address = os.path.join(tempfile.mkdtemp(prefix="cielib-kernels-"), "socket")
-    proc = subprocess.Popen([sys.executable, "-m", "cielib.kernel_server", address, str(os.getpid())],
-                            stdin=subprocess.DEVNULL)
+    with open(_log_path(address), "ab") as log:  # TensorFlow's start-up lines, and any failure
+        proc = subprocess.Popen([sys.executable, "-m", "cielib.kernel_server", address, str(os.getpid())],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     return proc, address
+
+
+def _log_path(address: str) -> Path:
+    return Path(address).with_name("server.log")
+
+
+def _failed_path(address: str) -> Path:
+    return Path(address).with_name("failed")
 
 
 def stop(proc: subprocess.Popen, address: str) -> None:
@@ -70,11 +79,9 @@ def stop(proc: subprocess.Popen, address: str) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    for p in (Path(address), Path(address).parent):
-        try:
-            p.unlink() if p.is_socket() else p.rmdir()
-        except OSError:
-            pass
+    import shutil
+
+    shutil.rmtree(Path(address).parent, ignore_errors=True)
 
 
 def request_kernel(address: str, *, argv: list[str], env: dict[str, str], cwd: str | None,
@@ -93,6 +100,9 @@ def request_kernel(address: str, *, argv: list[str], env: dict[str, str], cwd: s
             break
         except (FileNotFoundError, ConnectionRefusedError):
             sock.close()
+            if _failed_path(address).exists():
+                raise KernelServerError(f"the kernel server failed to start (see {_log_path(address)}): "
+                                        + _failed_path(address).read_text()[-2000:]) from None
             if time.monotonic() > deadline:
                 raise KernelServerError(f"no kernel server at {address} after {timeout:g}s") from None
             time.sleep(0.05)
@@ -170,11 +180,12 @@ def kernel_manager_class(address: str) -> type:
         async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
             if len(cmd) < 3 or tuple(cmd[1:3]) != LAUNCHER or Path(cmd[0]) != Path(sys.executable):
                 return await super().launch_kernel(cmd, **kwargs)  # not ours to start
+            cwd = str(kwargs.get("cwd") or os.getcwd())  # papermill chdirs around the launch
             pid = request_kernel(address, argv=cmd[3:], env=kwargs.get("env") or dict(os.environ),
-                                 cwd=kwargs.get("cwd"))
+                                 cwd=cwd)
             self.process = ForkedKernel(pid)
             self.pid = self.pgid = pid  # the kernel leads its own session
-            self.cwd = kwargs.get("cwd") or os.getcwd()
+            self.cwd = cwd
             return self.connection_info
 
     class WarmKernelManager(AsyncKernelManager):  # type: ignore[misc]
@@ -307,4 +318,10 @@ def _exit_with(pid: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]))
+    try:
+        serve(sys.argv[1], int(sys.argv[2]))
+    except BaseException:
+        import traceback
+
+        _failed_path(sys.argv[1]).write_text(traceback.format_exc())
+        raise
