@@ -181,8 +181,9 @@ def kernel_manager_class(address: str) -> type:
             if len(cmd) < 3 or tuple(cmd[1:3]) != LAUNCHER or Path(cmd[0]) != Path(sys.executable):
                 return await super().launch_kernel(cmd, **kwargs)  # not ours to start
             cwd = str(kwargs.get("cwd") or os.getcwd())  # papermill chdirs around the launch
-            pid = request_kernel(address, argv=cmd[3:], env=kwargs.get("env") or dict(os.environ),
-                                 cwd=cwd)
+            env = {**(kwargs.get("env") or os.environ), "JPY_PARENT_PID": str(os.getpid())}  # as
+            # jupyter_client's launch_kernel sets it: the kernel ends when this process does
+            pid = request_kernel(address, argv=cmd[3:], env=env, cwd=cwd)
             self.process = ForkedKernel(pid)
             self.pid = self.pgid = pid  # the kernel leads its own session
             self.cwd = cwd
