@@ -60,23 +60,27 @@ class _Killer(threading.Thread):
 
 def test_importing_cielib_and_a_local_run_import_no_dask(tmp_path):
     """The registry imports the Dask module only for --executor dask: importing
-    cielib.pipeline and running a (tiny, one-run) plan locally imports no Dask module."""
+    cielib.pipeline, making its executor for ``--executor local`` and running a (toy)
+    notebook through it imports no Dask module."""
+    nb = tmp_path / "toy.py"
+    nb.write_text('# %% tags=["parameters"]\nrun_dir = "."\nx = 1\n\n# %%\nassert x == 1\n')
     code = (
-        "import sys, cielib.pipeline as p\n"
-        "from cielib import execute\n"
-        "ex = execute.make_executor('local', jobs=1)\n"
+        "import sys\nfrom pathlib import Path\nimport cielib.pipeline as p\n"
+        "from cielib import config, execute, runs\n"
+        f"runs_dir = Path({str(tmp_path / 'runs')!r})\n"
+        "ex = p.make_executor(p.Options(executor='local'), jobs=1, runs_dir=runs_dir, "
+        "profile=config.load_profile('quick'))\n"
         "assert isinstance(ex, execute.LocalExecutor)\n"
-        f"code = p.main(p.Options(profile={str(tmp_path / 'tiny.toml')!r}, executor='local', "
-        "only=['train'], seeds=[0], epochs=1, no_report=True, quiet=True, jobs=1))\n"
-        "assert code == 0, code\n"
+        f"spec = runs.RunSpec('toy', {str(nb)!r}, {{'x': 1}})\n"
+        "try:\n    (res,) = execute.run_plan([spec], runs_dir=runs_dir, executor=ex)\n"
+        "finally:\n    ex.shutdown()\n"
+        "assert res.status == 'ran', res\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'dask_jobqueue')"
         " or m == 'cielib.dask_executor']\n"
         "assert not bad, bad\nprint('ok')\n"
     )
-    (tmp_path / "tiny.toml").write_text(TINY_PROFILE)
-    env = {**os.environ, "CIELIB_ROOT": str(tmp_path)}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, cwd=ROOT, env=env)
+                         timeout=300, cwd=ROOT)
     assert res.returncode == 0 and "ok" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
 
 
