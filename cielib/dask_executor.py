@@ -34,14 +34,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cielib import execute, paths, runs
-from cielib.cluster_file import (
-    ALLOWED_FAILURES,
-    GPU_RESOURCE,
-    ClusterConfigError,
-    _check_address,
-    load_cluster_file,
-    slurm_cluster,
-)
+from cielib.cluster_file import (ALLOWED_FAILURES, GPU_RESOURCE, ClusterConfigError, _check_address,
+                                 load_cluster_file, slurm_cluster)
 
 STORE_ID = ".store-id"  # a token in runs/: a worker that reads another one sees another store
 _PROBE_PREFIX = ".probe-"
@@ -381,8 +375,6 @@ def _dashboard_link(client: Any) -> str | None:
 class DaskKind(execute.ExecutorKind):
     """``--executor dask``: a local Dask cluster, a running scheduler, or SLURM."""
 
-    help = "a local Dask cluster, --scheduler, or --cluster"
-
     @classmethod
     def create(cls, *, jobs: int, gpus: int = 0, scheduler: str | None = None,
                cluster_file: str | Path | None = None, runs_dir: str | Path | None = None,
@@ -403,8 +395,7 @@ def make_dask_executor(
     wait_timeout: float | None = None,
     say: Callable[[str], None] = print,
 ) -> "DaskExecutor":
-    """A Dask executor (reached through ``cielib.execute.executors``, which checked
-    ``jobs`` and ``gpus``).
+    """A Dask executor (via ``cielib.execute.executors``, which checked ``jobs`` and ``gpus``).
 
     ``scheduler`` (``tcp://`` or ``tls://`` address) connects to a running scheduler;
     ``cluster_file`` (a ``[cluster]`` table) starts a SLURM cluster or names a scheduler
