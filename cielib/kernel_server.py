@@ -253,6 +253,9 @@ def serve(address: str, parent_pid: int) -> None:
             except OSError:
                 pass
     listener.close()
+    import shutil
+
+    shutil.rmtree(Path(address).parent, ignore_errors=True)  # its client is gone without stop()
 
 
 def _become_kernel(request: dict[str, Any], fds: list[int]) -> None:
