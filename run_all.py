@@ -44,9 +44,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--download", action="store_true", help="allow downloading missing CIFAR archives")
     p.add_argument("--jobs", type=_number(int),
                    help="runs at once (default: cores / the profile's threads per run, at most 4)")
-    p.add_argument("--executor", choices=("local", "dask"), default="local",
-                   help="where runs execute: local (a process pool, default) or dask (a local Dask "
-                        "cluster, --scheduler, or --cluster)")
+    from cielib.execute import executors
+
+    p.add_argument("--executor", choices=executors.names(), default="local",
+                   help="where runs execute: " + "; ".join(
+                       f"{name} ({executors.help(name)})" for name in executors.names()))
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="with --executor dask: a running Dask scheduler, tcp://HOST:PORT or tls://HOST:PORT")
     p.add_argument("--cluster", metavar="FILE",

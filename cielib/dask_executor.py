@@ -11,8 +11,10 @@ The store must be one filesystem that every worker sees at the same path; the ex
 checks that at start (every worker reads the client's probe file and writes its own,
 which the client reads back) and refuses otherwise, naming the workers that cannot see it.
 
-Importing this module does not import Dask (only building a Dask executor does), so
-``make_executor("local", ...)`` costs nothing extra. TensorFlow is never imported here.
+It is registered in :data:`cielib.execute.executors` as ``dask`` by module path, so a
+local run never imports it; importing it does not import Dask either (only building a
+Dask executor does). A run's Dask resources are its ``RunSpec.resources``, planned from
+the stage table (:attr:`cielib.stages.Stage.resources`). TensorFlow is never imported here.
 """
 
 from __future__ import annotations
@@ -32,19 +34,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cielib import execute, paths, runs
-from cielib.cluster_file import (
-    ALLOWED_FAILURES,
-    GPU_RESOURCE,
-    ClusterConfigError,
-    _check_address,
-    load_cluster_file,
-    slurm_cluster,
-)
+from cielib.cluster_file import (ALLOWED_FAILURES, GPU_RESOURCE, ClusterConfigError, _check_address,
+                                 load_cluster_file, slurm_cluster)
 
-KINDS = ("local", "dask")
 STORE_ID = ".store-id"  # a token in runs/: a worker that reads another one sees another store
 _PROBE_PREFIX = ".probe-"
-GPU_STAGES = ("train",)
 DEFAULT_WAIT_S = {"local": 120.0, "scheduler": 120.0, "slurm": 1800.0}
 # Packages whose versions can change a result; a worker must have the client's.
 SETUP_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert",
@@ -169,8 +163,8 @@ class DaskExecutor:
 
     Args:
         client: a connected ``distributed.Client``.
-        gpus: > 0 when the profile asks for GPUs: training runs then need the ``GPU``
-            resource (a worker that offers it must exist).
+        gpus: > 0 when the profile asks for GPUs: some worker must then offer the ``GPU``
+            resource (the runs that need it say so in their ``resources``).
         capacity: how many runs may be in flight; by default the workers' threads now.
         owned: objects (client, cluster) this executor closes at :meth:`shutdown`.
     """
@@ -207,7 +201,7 @@ class DaskExecutor:
         """Submit one run as a Dask task; the returned future resolves to its RunResult."""
         runs_dir = str(Path(runs_dir).absolute())
         token = self._tokens.get(runs_dir) or self.check_store(runs_dir)
-        resources = ({GPU_RESOURCE: 1} if self.gpus and spec.stage in GPU_STAGES else None)
+        resources = dict(spec.resources) or None  # from the stage table, via the plan
         dfut = self.client.submit(
             _run_on_worker, spec, runs_dir, token,
             key=f"run-{spec.stage}-{spec.run_id}-{uuid.uuid4().hex[:8]}",
@@ -378,8 +372,20 @@ def _dashboard_link(client: Any) -> str | None:
 # --------------------------------------------------------------------------- the factory
 
 
-def make_executor(
-    kind: str = "local",
+class DaskKind(execute.ExecutorKind):
+    """``--executor dask``: a local Dask cluster, a running scheduler, or SLURM."""
+
+    @classmethod
+    def create(cls, *, jobs: int, gpus: int = 0, scheduler: str | None = None,
+               cluster_file: str | Path | None = None, runs_dir: str | Path | None = None,
+               wait_timeout: float | None = None,
+               say: Callable[[str], None] = print) -> "DaskExecutor":
+        return make_dask_executor(jobs=jobs, gpus=gpus, scheduler=scheduler,
+                                  cluster_file=cluster_file, runs_dir=runs_dir,
+                                  wait_timeout=wait_timeout, say=say)
+
+
+def make_dask_executor(
     *,
     jobs: int,
     scheduler: str | None = None,
@@ -388,30 +394,19 @@ def make_executor(
     runs_dir: str | Path | None = None,
     wait_timeout: float | None = None,
     say: Callable[[str], None] = print,
-) -> execute.Executor:
-    """The executor run_all.py asks for: ``local`` (process pool) or ``dask``.
+) -> "DaskExecutor":
+    """A Dask executor (via ``cielib.execute.executors``, which checked ``jobs`` and ``gpus``).
 
-    With ``dask``: ``scheduler`` (``tcp://`` or ``tls://`` address) connects to a
-    running scheduler; ``cluster_file`` (a ``[cluster]`` table) starts a SLURM cluster
-    or names a scheduler with its TLS files; neither starts a ``LocalCluster`` of
-    ``jobs`` one-thread worker processes on 127.0.0.1. The dashboard address is
-    printed with ``say``. With ``runs_dir`` the shared store is checked before returning.
+    ``scheduler`` (``tcp://`` or ``tls://`` address) connects to a running scheduler;
+    ``cluster_file`` (a ``[cluster]`` table) starts a SLURM cluster or names a scheduler
+    with its TLS files; neither starts a ``LocalCluster`` of ``jobs`` one-thread worker
+    processes on 127.0.0.1. The dashboard address is printed with ``say``. With
+    ``runs_dir`` the shared store is checked before returning.
 
     Raises:
-        ClusterConfigError: a bad kind, option or cluster file (before anything starts).
+        ClusterConfigError: a bad option or cluster file (before anything starts).
         StoreNotSharedError: some worker cannot see ``runs_dir``.
     """
-    if kind not in KINDS:
-        raise ClusterConfigError(f"executor {kind!r} is unknown; allowed: {', '.join(KINDS)}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ClusterConfigError(f"jobs must be an integer >= 1, got {jobs!r}")
-    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
-        raise ClusterConfigError(f"gpus must be an integer >= 0, got {gpus!r}")
-    if kind == "local":
-        if scheduler or cluster_file:
-            raise ClusterConfigError("--scheduler and --cluster need --executor dask")
-        return execute.LocalExecutor(jobs=jobs)
-
     spec = load_cluster_file(cluster_file) if cluster_file else None
     if scheduler is not None:
         _check_address(scheduler, where="--scheduler")

@@ -9,13 +9,18 @@ executed notebook with the traceback under ``runs/<stage>/failed-<run_id>/``.
 its result); ``LocalExecutor`` runs specs in worker processes (papermill is not
 thread-safe). Another backend (a cluster engine) only has to implement ``submit``.
 
-Importing this module does not import TensorFlow.
+Backends are found by name in :data:`executors` (papermill's ``engines.py`` pattern: a
+registry plus a small base class, :class:`ExecutorKind`); ``dask`` is registered by
+module path, so its module (and Dask) is imported only when a Dask executor is asked for.
+
+Importing this module does not import TensorFlow or Dask.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import importlib
 import multiprocessing
 import os
 import sys
@@ -23,9 +28,10 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol
 
 from cielib import notebooks, runs, store
+from cielib.cluster_file import ClusterConfigError
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,11 @@ class RunResult:
     error: str = ""
 
 
-def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
+def run_spec(spec: runs.RunSpec, runs_dir: str, *, kernel_server: str | None = None) -> RunResult:
     """Execute one run (in whatever process calls it) and commit it to the store.
+
+    With ``kernel_server`` its kernel is forked from that warm kernel server
+    (:mod:`cielib.kernel_server`) when the run can use it (:func:`warm_kernel_fits`).
 
     The run is claimed first (:mod:`cielib.store`): if another invocation or worker is
     executing it, this waits and then reports it as cached; a dead owner's claim is
@@ -73,6 +82,7 @@ def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
                     parameters=spec.notebook_parameters(tmp),
                     cwd=tmp,
                     expected_hash=spec.notebook_hash or None,
+                    kernel_server=kernel_server if warm_kernel_fits(spec) else None,
                 )
         except BaseException as exc:  # noqa: BLE001 - record every failure, re-raise Ctrl-C
             failed = store.keep_failed(tmp, runs_dir_p, spec.stage, rid)
@@ -83,6 +93,19 @@ def run_spec(spec: runs.RunSpec, runs_dir: str) -> RunResult:
         seconds = time.perf_counter() - start
         store.commit(tmp, final, summary={"seconds": seconds, "run_id": rid})
     return result("ran", seconds)
+
+
+def warm_kernel_fits(spec: runs.RunSpec) -> bool:
+    """Whether a kernel with TensorFlow already imported gives this run what a fresh one would.
+
+    The server imports TensorFlow with :data:`cielib.keras.ONEDNN`; a run that asks for
+    the other kernel library, or an environment that sets it otherwise, starts its own.
+    """
+    from cielib.keras import ONEDNN
+
+    want = "1" if ONEDNN else "0"
+    return (bool(spec.params.get("onednn", ONEDNN)) == ONEDNN
+            and os.environ.get("TF_ENABLE_ONEDNN_OPTS", want) == want)
 
 
 @contextlib.contextmanager
@@ -125,25 +148,43 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Runs specs in ``jobs`` worker processes (or inline when jobs == 1)."""
+    """Runs specs in ``jobs`` worker processes (or inline when jobs == 1).
 
-    def __init__(self, jobs: int = 1) -> None:
+    With ``warm`` (the default) the notebooks' kernels are forked from one kernel server
+    that has imported TensorFlow and the notebooks' modules once
+    (:mod:`cielib.kernel_server`), started with the first run; results are the same as
+    with kernels started from scratch (``warm=False``), only sooner.
+    """
+
+    def __init__(self, jobs: int = 1, *, warm: bool = True) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
         self.jobs = jobs
         self.capacity = jobs
+        self.warm = warm
+        self._server: tuple[Any, str] | None = None
         self._pool: cf.ProcessPoolExecutor | None = None
         if jobs > 1:
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=jobs, mp_context=multiprocessing.get_context("spawn")
             )
 
+    def _kernel_server(self) -> str | None:
+        if not self.warm:
+            return None
+        if self._server is None:
+            from cielib import kernel_server
+
+            self._server = kernel_server.start()
+        return self._server[1]
+
     def submit(self, spec: runs.RunSpec, runs_dir: str) -> cf.Future:
+        server = self._kernel_server()
         if self._pool is not None:
-            return self._pool.submit(run_spec, spec, runs_dir)
+            return self._pool.submit(run_spec, spec, runs_dir, kernel_server=server)
         fut: cf.Future = cf.Future()
         try:
-            fut.set_result(run_spec(spec, runs_dir))
+            fut.set_result(run_spec(spec, runs_dir, kernel_server=server))
         except BaseException as exc:  # noqa: BLE001
             fut.set_exception(exc)
         return fut
@@ -151,6 +192,11 @@ class LocalExecutor:
     def shutdown(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._server is not None:
+            from cielib import kernel_server
+
+            kernel_server.stop(*self._server)
+            self._server = None
 
 
 def run_plan(
@@ -239,3 +285,113 @@ def run_plan(
                                str(runs.run_path(runs_dir, spec.stage, rid)), "--fail-fast"))
             pending.clear()
     return results
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+class ExecutorKind:
+    """One way of running a plan, as ``run_all.py --executor NAME`` names it.
+
+    Subclass, implement :meth:`create`, and register the class (or its
+    ``"module:Class"`` path, so its module is imported only when chosen) with
+    :data:`executors`. The registry has already checked ``jobs`` and ``gpus``.
+    """
+
+    help: str = ""
+
+    @classmethod
+    def create(cls, *, jobs: int, gpus: int = 0, scheduler: str | None = None,
+               cluster_file: str | Path | None = None, runs_dir: str | Path | None = None,
+               wait_timeout: float | None = None,
+               say: Callable[[str], None] = print) -> Executor:
+        """A ready executor (its workers started and checked), or a clear error."""
+        raise NotImplementedError
+
+
+class LocalKind(ExecutorKind):
+    """A local process pool (:class:`LocalExecutor`)."""
+
+    help = "a process pool on this machine (default)"
+
+    @classmethod
+    def create(cls, *, jobs: int, gpus: int = 0, scheduler: str | None = None,
+               cluster_file: str | Path | None = None, runs_dir: str | Path | None = None,
+               wait_timeout: float | None = None,
+               say: Callable[[str], None] = print) -> Executor:
+        if scheduler or cluster_file:
+            raise ClusterConfigError("--scheduler and --cluster need --executor dask")
+        return LocalExecutor(jobs=jobs, warm=cls.warm)
+
+    warm = True
+
+
+class FreshLocalKind(LocalKind):
+    """The local process pool with every kernel started from scratch (to compare with)."""
+
+    help = "the same, each kernel started from scratch: slower, same results"
+    warm = False
+
+
+class ExecutorRegistry:
+    """Executor kinds by name; a kind given as ``"module:Class"`` is imported on first use."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, type[ExecutorKind] | str] = {}
+        self._helps: dict[str, str] = {}
+
+    def register(self, name: str, kind: type[ExecutorKind] | str, *, help: str = "") -> None:
+        """Register ``kind`` (a class, or ``"module:Class"`` to import lazily) as ``name``;
+        ``help`` describes a lazily registered kind for ``--help``."""
+        if not isinstance(kind, str) and not (isinstance(kind, type) and issubclass(kind, ExecutorKind)):
+            raise TypeError(f"executor {name!r}: expected an ExecutorKind subclass or "
+                            f"'module:Class', got {kind!r}")
+        self._kinds[name] = kind
+        self._helps[name] = help
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._kinds)
+
+    def help(self, name: str) -> str:
+        """A kind's one-line description (without importing a lazily registered module)."""
+        kind = self._kinds[name]
+        return kind.help if not isinstance(kind, str) else self._helps.get(name, "")
+
+    def get(self, name: str) -> type[ExecutorKind]:
+        """The kind registered as ``name`` (importing its module if registered by path)."""
+        if name not in self._kinds:
+            raise ClusterConfigError(f"executor {name!r} is unknown; allowed: {', '.join(self._kinds)}")
+        kind = self._kinds[name]
+        if isinstance(kind, str):
+            module, _, attr = kind.partition(":")
+            kind = getattr(importlib.import_module(module), attr)
+            self._kinds[name] = kind
+        return kind
+
+    def create(self, name: str, *, jobs: int, gpus: int = 0, **options: Any) -> Executor:
+        """Check the common options, then build the executor ``name`` (see :class:`ExecutorKind`).
+
+        Raises:
+            ClusterConfigError: an unknown name, a bad ``jobs`` or ``gpus``, or an option
+                the kind refuses (before anything starts).
+        """
+        if name not in self._kinds:
+            raise ClusterConfigError(f"executor {name!r} is unknown; allowed: {', '.join(self._kinds)}")
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ClusterConfigError(f"jobs must be an integer >= 1, got {jobs!r}")
+        if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+            raise ClusterConfigError(f"gpus must be an integer >= 0, got {gpus!r}")
+        return self.get(name).create(jobs=jobs, gpus=gpus, **options)
+
+
+#: The executors ``run_all.py --executor`` accepts.
+executors = ExecutorRegistry()
+executors.register("local", LocalKind)
+executors.register("local-fresh", FreshLocalKind)
+executors.register("dask", "cielib.dask_executor:DaskKind",
+                   help="a local Dask cluster, --scheduler, or --cluster")
+
+
+def make_executor(kind: str = "local", **options: Any) -> Executor:
+    """``executors.create(kind, **options)``: the executor run_all.py asks for."""
+    return executors.create(kind, **options)

@@ -12,6 +12,8 @@ Importing this module does not import TensorFlow.
 from __future__ import annotations
 
 import ast
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -82,17 +84,59 @@ def declared_parameters(path: str | Path) -> dict[str, Any]:
     papermill's own inspection (``PythonTranslator.inspect``) finds the names, so what
     is refused here is exactly what papermill would not inject into a declared name;
     the defaults it returns as source text are evaluated as literals (None when a
-    default is an expression).
+    default is an expression). The answer is cached by the source's hash and the
+    versions of papermill and jupytext (:func:`parameters_cache`): importing them costs
+    seconds, and a rerun that changes nothing should not pay them to plan.
     """
+    source = Path(path).read_bytes()
+    key = parameters_cache_key(source)
+    cache = parameters_cache()
+    try:
+        return dict(json.loads(cache.read_text())[key])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     from papermill.translators import PythonTranslator
 
     out: dict[str, Any] = {}
-    for p in PythonTranslator.inspect(parameters_cell(read_notebook(path))):
+    for p in PythonTranslator.inspect(parameters_cell(read_notebook(path, source=source))):
         try:
             out[p.name] = ast.literal_eval(p.default)
         except (ValueError, SyntaxError):
             out[p.name] = None
+    _remember(cache, key, out)
     return out
+
+
+def parameters_cache() -> Path:
+    """Where declared parameters are cached: ``$XDG_CACHE_HOME/cielib`` (or ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cielib" / "notebook-parameters.json"
+
+
+def parameters_cache_key(source: bytes) -> str:
+    """The source's hash and what reads it: papermill's and jupytext's versions."""
+    from importlib import metadata
+
+    return "-".join([hashing.bytes_sha256(source), *(metadata.version(m) for m in ("papermill", "jupytext"))])
+
+
+def _remember(cache: Path, key: str, declared: dict[str, Any]) -> None:
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
+    try:
+        json.dumps(declared)
+    except (TypeError, ValueError):
+        return  # a default that is not JSON: not cached
+    known = {**(known if isinstance(known, dict) else {}), key: declared}
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known, sort_keys=True))
+        tmp.replace(cache)
+    except OSError:
+        pass  # a read-only home: plan without the cache
 
 
 def check_parameters(declared: dict[str, Any] | str | Path, params: dict[str, Any], *,
@@ -120,6 +164,7 @@ def execute(
     cwd: str | Path | None = None,
     log_output: bool = False,
     expected_hash: str | None = None,
+    kernel_server: str | None = None,
 ) -> Path:
     """Execute a Jupytext notebook with papermill into ``output`` (an ``.ipynb``).
 
@@ -127,7 +172,9 @@ def execute(
     traceback), so a failing run can be inspected. Raises papermill's
     ``PapermillExecutionError`` on failure, and :class:`SourceChangedError` when
     ``expected_hash`` (the source hash in the run's id) no longer matches the file: a
-    run must execute the very source its id names.
+    run must execute the very source its id names. With ``kernel_server`` (an address
+    from :func:`cielib.kernel_server.start`) the kernel is forked from that warm server
+    instead of started from scratch.
     """
     import nbformat
     import papermill
@@ -140,6 +187,11 @@ def execute(
     output = Path(output)
     source_ipynb = output.with_name(output.stem + ".source.ipynb")
     nbformat.write(read_notebook(path, source=source), str(source_ipynb))
+    engine: dict[str, Any] = {}
+    if kernel_server:
+        from cielib import kernel_server as ks
+
+        engine["kernel_manager_class"] = ks.kernel_manager_class(kernel_server)
     try:
         papermill.execute_notebook(
             str(source_ipynb),
@@ -149,6 +201,7 @@ def execute(
             progress_bar=False,
             log_output=log_output,
             cwd=str(cwd) if cwd else None,
+            **engine,
         )
     finally:
         source_ipynb.unlink(missing_ok=True)

@@ -98,9 +98,7 @@ def main(opts: Options) -> int:
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     print(f"runs: {summary} in {time.perf_counter() - start:.1f}s; index: {runs_dir / runs.INDEX}")
     if not opts.no_report:
-        from cielib import report_contents
-
-        report_path = report_contents.BUILDERS[plan.kind](plan, runs_dir, index)
+        report_path = build_report(plan, runs_dir, index)
         if report_path:
             print(f"report: {report_path}")
     failed = [r for r in results if r.status == "failed"]
@@ -133,14 +131,35 @@ def make_plan(opts: Options, *, runs_dir: Path) -> planning.Plan:
     return planning.build_plan(profile, overrides, runs_dir=runs_dir)
 
 
-def make_executor(opts: Options, *, jobs: int, runs_dir: Path, profile: config.Profile):
-    """The executor the options ask for: a local process pool, or Dask (a local cluster,
-    an existing scheduler, or SLURM); Dask is imported only when asked for."""
-    from cielib import dask_executor
+def build_report(plan: planning.Plan, runs_dir: Path, index) -> Path | None:
+    """Build the report unless the one on disk was built from the same inputs.
 
-    return dask_executor.make_executor(opts.executor, jobs=jobs, scheduler=opts.scheduler,
-                                       cluster_file=opts.cluster, gpus=profile.gpus,
-                                       runs_dir=runs_dir, say=print)
+    The report is keyed by what it reads (:func:`cielib.report.report_key`): the
+    analysis runs it shows, the run table, the code that renders it and the profile's
+    setup text. A rerun that changed none of them says so and rebuilds nothing.
+    """
+    from cielib import report, report_contents
+
+    target = report_contents.TARGETS[plan.kind](plan, runs_dir, index)
+    key = report.report_key(target.parts, title=target.title, index=target.index)
+    if target.has_content() and report.is_up_to_date(target.out, key):
+        print(f"report: up to date (nothing it reads changed): {target.out}")
+        return target.out
+    built = report_contents.render(target)
+    if built is not None:
+        files = [f.name for f in (built, built.with_suffix(".pdf")) if f.is_file()]
+        report.remember_key(built, key, files=files)
+    return built
+
+
+def make_executor(opts: Options, *, jobs: int, runs_dir: Path, profile: config.Profile):
+    """The executor the options name, from :data:`cielib.execute.executors` (Dask is
+    imported only when asked for)."""
+    from cielib import execute
+
+    return execute.make_executor(opts.executor, jobs=jobs, scheduler=opts.scheduler,
+                                 cluster_file=opts.cluster, gpus=profile.gpus,
+                                 runs_dir=runs_dir, say=print)
 
 
 def dry_run(plan: planning.Plan, selected: list[runs.RunSpec], runs_dir: Path) -> int:

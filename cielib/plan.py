@@ -139,7 +139,7 @@ def build_plan(profile: Profile, overrides: Overrides = Overrides(), *, runs_dir
                                 else str(path),
                                 params=stage.params(prof, task, key), upstream=tuple(upstream),
                                 notebook_hash=source_hash, version=cielib.__version__,
-                                runtime=runtime, resources=dict(stage.resources))
+                                runtime=runtime, resources=stage.resources(prof))
             notebooks.check_parameters(declared, spec.notebook_parameters("."), name=path.name)
             if spec.run_id not in specs:
                 specs[spec.run_id] = spec

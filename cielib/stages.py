@@ -26,10 +26,22 @@ PER = ("seed", "point", "model", "task", "profile")
 Key = dict[str, Any]
 Params = Callable[[Profile, "Task | None", Key], dict[str, Any]]
 Condition = Callable[[Profile, "Task | None", Key], bool]
+Resources = Callable[[Profile], dict[str, Any]]
 
 
 def _always(profile: Profile, task: Task | None, key: Key) -> bool:
     return True
+
+
+def _no_resources(profile: Profile) -> dict[str, Any]:
+    return {}
+
+
+def _gpu_when_profile_has_gpus(profile: Profile) -> dict[str, Any]:
+    """One ``GPU`` (the Dask worker resource) per run when the profile asks for GPUs."""
+    from cielib.cluster_file import GPU_RESOURCE
+
+    return {GPU_RESOURCE: 1} if profile.gpus else {}
 
 
 @dataclass(frozen=True)
@@ -70,7 +82,9 @@ class Stage:
     title: str = ""  # its part's title in the report
     paper: dict[str, str] = field(default_factory=dict)  # the paper's sections, per paper task
     runtime: tuple[str, ...] = ()  # runtime options it receives (data_dir, runs_dir)
-    resources: dict[str, Any] = field(default_factory=dict)  # e.g. {"GPU": 1} on a cluster
+    #: What one run must reserve on a cluster executor, given the profile (the plan puts it
+    #: into ``RunSpec.resources``, which the Dask executor passes to ``submit``).
+    resources: Resources = _no_resources
 
 
 # --- parameters: which profile fields each notebook receives -------------------------
@@ -158,7 +172,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("train", "train", per="point", params=_train_params,
           reads=(Read("features", "features_dir", many=False, when=_caches_features),
                  Read("train", "baseline_dir", many=False, key=_dense, when=_fine_tunes)),
-          runtime=("data_dir",),
+          runtime=("data_dir",), resources=_gpu_when_profile_has_gpus,
           what="trains (and prunes, when sparsity > 0) one model; history, predictions, model, "
                "sparsity per layer, hardware trace"),
     Stage("quantize", "quantize", per="model", params=_quantize_params,

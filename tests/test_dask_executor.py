@@ -58,17 +58,95 @@ class _Killer(threading.Thread):
             time.sleep(0.02)
 
 
-def test_importing_cielib_does_not_import_dask():
+def test_importing_cielib_and_a_local_run_import_no_dask(tmp_path):
+    """The registry imports the Dask module only for --executor dask: importing
+    cielib.pipeline, making its executor for ``--executor local`` and running a (toy)
+    notebook through it imports no Dask module."""
+    nb = tmp_path / "toy.py"
+    nb.write_text('# %% tags=["parameters"]\nrun_dir = "."\nx = 1\n\n# %%\nassert x == 1\n')
     code = (
-        "import sys, cielib, cielib.execute, cielib.plan, cielib.dask_executor as d\n"
-        "ex = d.make_executor('local', jobs=1)\n"
-        "assert isinstance(ex, cielib.execute.LocalExecutor)\n"
-        "bad = [m for m in ('dask', 'distributed', 'dask_jobqueue') if m in sys.modules]\n"
+        "import sys\nfrom pathlib import Path\nimport cielib.pipeline as p\n"
+        "from cielib import config, execute, runs\n"
+        f"runs_dir = Path({str(tmp_path / 'runs')!r})\n"
+        "ex = p.make_executor(p.Options(executor='local'), jobs=1, runs_dir=runs_dir, "
+        "profile=config.load_profile('quick'))\n"
+        "assert isinstance(ex, execute.LocalExecutor)\n"
+        f"spec = runs.RunSpec('toy', {str(nb)!r}, {{'x': 1}})\n"
+        "try:\n    (res,) = execute.run_plan([spec], runs_dir=runs_dir, executor=ex)\n"
+        "finally:\n    ex.shutdown()\n"
+        "assert res.status == 'ran', res\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'dask_jobqueue')"
+        " or m == 'cielib.dask_executor']\n"
         "assert not bad, bad\nprint('ok')\n"
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
-    assert res.returncode == 0 and "ok" in res.stdout, res.stderr[-2000:]
+                         timeout=300, cwd=ROOT)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stdout[-2000:] + res.stderr[-2000:]
+
+
+def test_executors_are_a_registry_with_dask_registered_lazily():
+    assert set(execute.executors.names()) >= {"local", "local-fresh", "dask"}
+    assert execute.executors.get("dask") is dx.DaskKind
+    assert execute.executors.get("local") is execute.LocalKind
+
+    class Toy(execute.ExecutorKind):
+        @classmethod
+        def create(cls, *, jobs, **options):
+            return execute.LocalExecutor(jobs=jobs)
+
+    reg = execute.ExecutorRegistry()
+    reg.register("toy", Toy)
+    assert isinstance(reg.create("toy", jobs=1), execute.LocalExecutor)
+    with pytest.raises(TypeError, match="ExecutorKind subclass"):
+        reg.register("bad", object)
+
+
+class _RecordingClient:
+    """Records client.submit's keyword arguments; the Dask future never completes."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    def submit(self, fn, *args, **kwargs):
+        self.calls.append(kwargs)
+
+        class _Fut:
+            def add_done_callback(self, cb):
+                pass
+
+        return _Fut()
+
+
+def test_a_gpu_marked_stage_reaches_the_dask_submit_call(tmp_path):
+    """Stage.resources (the training stage: one GPU when the profile has GPUs) is planned
+    into RunSpec.resources, and that is what the Dask executor reserves."""
+    from cielib import stages
+
+    prof_path = tmp_path / "tiny.toml"
+    prof_path.write_text(TINY_PROFILE.replace('[profile]\n', '[profile]\ngpus = 1\n'))
+    profile = config.load_profile(prof_path)
+    assert profile.gpus == 1
+    train = next(s for s in stages.STAGES if s.name == "train")
+    assert train.resources(profile) == {clf.GPU_RESOURCE: 1}
+    p = plan.build_plan(profile, plan.Overrides(), runs_dir=tmp_path / "runs")
+    client = _RecordingClient()
+    ex = dx.DaskExecutor(client, gpus=1, capacity=1)
+    ex._tokens[str((tmp_path / "runs").absolute())] = "token"
+    for spec in p.specs:
+        ex.submit(spec, str(tmp_path / "runs"))
+    got = {s.stage: c["resources"] for s, c in zip(p.specs, client.calls)}
+    assert got["train"] == {"GPU": 1}, got
+    assert all(r is None for stage, r in got.items() if stage != "train"), got
+    # without GPUs in the profile no run reserves one
+    cpu = plan.build_plan(config.load_profile(_tiny(tmp_path)), plan.Overrides(),
+                          runs_dir=tmp_path / "runs")
+    assert all(s.resources == {} for s in cpu.specs)
+
+
+def _tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "cpu.toml"
+    path.write_text(TINY_PROFILE)
+    return path
 
 
 def test_example_slurm_file_job_script_without_slurm():
@@ -134,22 +212,22 @@ def test_bad_cluster_tables_are_refused_naming_key_and_allowed(change, words):
 
 
 def test_bad_executor_options_refused_before_anything_starts(tmp_path):
-    with pytest.raises(dx.ClusterConfigError, match="'cloud' is unknown; allowed: local, dask"):
-        dx.make_executor("cloud", jobs=1)
+    with pytest.raises(dx.ClusterConfigError, match="'cloud' is unknown; allowed: local, local-fresh, dask"):
+        execute.make_executor("cloud", jobs=1)
     with pytest.raises(dx.ClusterConfigError, match="jobs must be an integer >= 1, got 0"):
-        dx.make_executor("dask", jobs=0)
+        execute.make_executor("dask", jobs=0)
     with pytest.raises(dx.ClusterConfigError, match="need --executor dask"):
-        dx.make_executor("local", jobs=1, scheduler="tcp://127.0.0.1:8786")
+        execute.make_executor("local", jobs=1, scheduler="tcp://127.0.0.1:8786")
     with pytest.raises(dx.ClusterConfigError, match="'127.0.0.1:8786' is not a scheduler address"):
-        dx.make_executor("dask", jobs=1, scheduler="127.0.0.1:8786")
+        execute.make_executor("dask", jobs=1, scheduler="127.0.0.1:8786")
     with pytest.raises(dx.ClusterConfigError, match="exclude each other"):
-        dx.make_executor("dask", jobs=1, scheduler="tcp://127.0.0.1:8786", cluster_file=EXAMPLE)
+        execute.make_executor("dask", jobs=1, scheduler="tcp://127.0.0.1:8786", cluster_file=EXAMPLE)
     cpu = tmp_path / "cpu.toml"
     cpu.write_text(EXAMPLE.read_text().replace("gpus = 1", "gpus = 0"))
     with pytest.raises(dx.ClusterConfigError, match="asks for GPUs but \\[cluster\\] gpus = 0"):
-        dx.make_executor("dask", jobs=1, cluster_file=cpu, gpus=1)
+        execute.make_executor("dask", jobs=1, cluster_file=cpu, gpus=1)
     with pytest.raises(dx.ClusterConfigError, match="needs TLS files"):
-        dx.make_executor("dask", jobs=1, scheduler="tls://127.0.0.1:8786")
+        execute.make_executor("dask", jobs=1, scheduler="tls://127.0.0.1:8786")
 
 
 def test_a_run_on_a_worker_that_sees_another_store_is_refused(tmp_path):
@@ -229,7 +307,7 @@ def test_dask_matches_local_bit_for_bit_and_a_killed_worker_is_retried_once(tmp_
     assert [r.status for r in local] == ["ran", "ran"], local
 
     lines: list[str] = []
-    ex = dx.make_executor("dask", jobs=2, runs_dir=dask_dir, say=lines.append)
+    ex = execute.make_executor("dask", jobs=2, runs_dir=dask_dir, say=lines.append)
     killers = [_Killer(dask_dir / "train", killed_once, times=1),
                _Killer(dask_dir / "train", killed_twice, times=2)]
     for k in killers:
@@ -301,7 +379,7 @@ def test_tls_scheduler_from_a_cluster_file(tmp_path):
                            dashboard_address=None, protocol="tls://", security=spec.tls.security())
     try:
         assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
-        ex = dx.make_executor("dask", jobs=1, scheduler=cluster.scheduler_address,
+        ex = execute.make_executor("dask", jobs=1, scheduler=cluster.scheduler_address,
                               cluster_file=f, runs_dir=tmp_path / "runs", say=lambda s: None)
         try:
             assert ex.client.scheduler.address.startswith("tls://")
@@ -325,7 +403,7 @@ def test_gpu_runs_wait_for_the_gpu_worker_and_shutdown_cancels_them(tmp_path):
 
     runs_dir = tmp_path / "runs"
     first, second = _train_specs(tmp_path, runs_dir)
-    ex = dx.make_executor("dask", jobs=2, gpus=1, runs_dir=runs_dir, say=lambda s: None)
+    ex = execute.make_executor("dask", jobs=2, gpus=1, runs_dir=runs_dir, say=lambda s: None)
     try:
         info = ex.client.scheduler_info(n_workers=-1)["workers"]
         (gpu_worker,) = [a for a, w in info.items() if w["resources"].get("GPU")]

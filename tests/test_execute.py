@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+from pathlib import Path
+
+import pytest
 
 from cielib import execute, runs
 
@@ -89,3 +92,57 @@ def test_the_deepest_ready_run_starts_first(tmp_path):
     out = execute.run_plan([a1, a2, a3, r, q1], runs_dir=tmp_path, executor=ex)
     assert ex.order == ["a1", "q1", "a2", "a3", "r"]
     assert {x.status for x in out} == {"ran"}
+
+
+NB = '''# %% tags=["parameters"]
+run_dir = "."
+value = 0
+
+# %%
+import os, sys
+preloaded = "tensorflow" in sys.modules
+assert "leak" not in globals()
+leak = value
+from cielib.keras import configure_threads
+configure_threads(1)  # refuses if a TensorFlow op had run before (in the server)
+import tensorflow as tf
+print(preloaded, os.getpid(), tf.config.threading.get_intra_op_parallelism_threads(), os.getcwd())
+if value == 2:
+    raise ValueError("planted failure")
+'''
+
+
+@pytest.mark.slow
+def test_warm_kernels_are_fresh_isolated_processes(tmp_path):
+    """Kernels forked from the kernel server: TensorFlow already imported but no op run
+    (configure_threads works), a new process per notebook with nothing left from the
+    previous one, the run's directory as cwd, and a failure keeps its traceback."""
+    import json
+
+    from cielib import kernel_server, notebooks
+
+    src = tmp_path / "nb.py"
+    src.write_text(NB)
+    proc, address = kernel_server.start()
+    try:
+        seen = []
+        for value in (0, 1):
+            out = tmp_path / f"run{value}"
+            out.mkdir()
+            notebooks.execute(src, output=out / "executed.ipynb", parameters={"value": value},
+                              cwd=out, kernel_server=address)
+            nb = json.loads((out / "executed.ipynb").read_text())
+            text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+            preloaded, pid, threads, cwd = text.split()
+            assert (preloaded, threads, cwd) == ("True", "1", str(out)), text
+            seen.append(int(pid))
+        assert len(set(seen)) == 2 and proc.pid not in seen
+        out = tmp_path / "run2"
+        out.mkdir()
+        with pytest.raises(Exception, match="planted failure"):
+            notebooks.execute(src, output=out / "executed.ipynb", parameters={"value": 2},
+                              cwd=out, kernel_server=address)
+        assert "planted failure" in (out / "executed.ipynb").read_text()
+    finally:
+        kernel_server.stop(proc, address)
+    assert proc.poll() is not None and not Path(address).parent.exists()

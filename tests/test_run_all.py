@@ -89,13 +89,73 @@ def test_tiny_profile_end_to_end_then_cached(tiny_run):
         # chance (0.1); a pruned seed lands near 0.5
         assert 0.3 < metrics["top1"] <= 1.0
     mtimes = {p: p.stat().st_mtime for p in runs.rglob("DONE")}
+    built = {p: p.stat().st_mtime_ns for p in (report, report.with_suffix(".pdf")) if p.is_file()}
+    assert report in built
 
     again = run_all("--profile", str(prof), root=project)
     assert again.returncode == 0, again.stderr
     assert "every run was already done" in again.stdout and "11 cached" in again.stdout
     assert {p: p.stat().st_mtime for p in runs.rglob("DONE")} == mtimes
-    assert report.is_file()
+    # nothing the report reads changed: it is not rebuilt
+    assert "report: up to date" in again.stdout, again.stdout
+    assert {p: p.stat().st_mtime_ns for p in built} == built
 
     dry = run_all("--profile", str(prof), "--epochs", "3", "--dry-run", root=project)
     assert dry.returncode == 0
     assert "epochs: 2 -> 3" in dry.stdout and "upstream runs changed" in dry.stdout
+
+
+def test_the_report_key_follows_what_the_report_reads(tmp_path):
+    from cielib import report
+
+    run = tmp_path / "runs" / "results" / "abc123"
+    run.mkdir(parents=True)
+    (run / "DONE").write_text('{"seconds": 1}')
+    sections = [report.Section("Setup", markdown="profile tiny"),
+                report.Section("Task", notebooks=[run / "executed.ipynb"])]
+    index = pd.DataFrame({"run_id": ["abc123"], "stage": ["results"]})
+    key = report.report_key(sections, title="T", index=index)
+    assert key == report.report_key(sections, title="T", index=index)  # stable
+    changed = [
+        report.report_key(sections, title="T", index=index.assign(run_id=["abc124"])),
+        report.report_key([sections[0], report.Section("Task", notebooks=[])], title="T", index=index),
+        report.report_key([report.Section("Setup", markdown="profile other"), sections[1]],
+                          title="T", index=index),
+    ]
+    (run / "DONE").write_text('{"seconds": 2}')  # the run was redone (--force)
+    changed.append(report.report_key(sections, title="T", index=index))
+    assert key not in changed and len(set(changed)) == len(changed)
+
+    out = tmp_path / "report" / "report.html"
+    assert not report.is_up_to_date(out, key)
+    out.parent.mkdir()
+    out.write_text("<html>")
+    report.remember_key(out, key, files=["report.html", "report.pdf"])
+    assert not report.is_up_to_date(out, key)  # the PDF it was built with is gone
+    report.remember_key(out, key, files=["report.html"])
+    assert report.is_up_to_date(out, key) and not report.is_up_to_date(out, changed[0])
+
+
+def test_declared_parameters_are_cached_by_source_hash(tmp_path, monkeypatch):
+    """Planning a rerun reads the notebooks' parameters from a cache keyed by the source's
+    hash (importing papermill and jupytext costs seconds); a changed source is re-read."""
+    import json
+
+    from cielib import notebooks
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    nb = tmp_path / "x.py"
+    nb.write_text('# %% tags=["parameters"]\nrun_dir = "."\nseed = 3\n\n# %%\nprint(seed)\n')
+    assert notebooks.declared_parameters(nb) == {"run_dir": ".", "seed": 3}
+    cache = notebooks.parameters_cache()
+    assert cache.is_relative_to(tmp_path / "cache")
+    known = json.loads(cache.read_text())
+    (key,) = known
+    known[key] = {"run_dir": ".", "planted": 1}  # the cache is what a rerun reads
+    cache.write_text(json.dumps(known))
+    assert notebooks.declared_parameters(nb) == {"run_dir": ".", "planted": 1}
+    nb.write_text('# %% tags=["parameters"]\nrun_dir = "."\nepochs = 2\n\n# %%\nprint(epochs)\n')
+    assert notebooks.declared_parameters(nb) == {"run_dir": ".", "epochs": 2}
+    cache.write_text("not json")  # a damaged cache is ignored, then rewritten
+    assert notebooks.declared_parameters(nb) == {"run_dir": ".", "epochs": 2}
+    assert len(json.loads(cache.read_text())) == 1

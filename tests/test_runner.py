@@ -26,6 +26,31 @@ model_options = { width = 0 }
 """
 
 
+def _left_running(root: Path) -> list[str]:
+    """Processes still working for the run_all.py whose CIELIB_ROOT is ``root``."""
+    import psutil
+
+    left = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("CIELIB_ROOT") == str(root):
+                left.append(" ".join(p.cmdline()))
+        except (psutil.Error, OSError):
+            pass
+    return left
+
+
+def _gone_within(seconds: float, *, root: Path) -> bool:
+    """Whether every process of that invocation (kernels included: they run in sessions of
+    their own, so killpg does not reach them) ends within ``seconds``."""
+    deadline = time.time() + seconds
+    while _left_running(root):
+        if time.time() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def _done(root: Path) -> list[Path]:
     return sorted(p.parent for p in (root / "runs").glob("*/*/DONE"))
 
@@ -63,6 +88,7 @@ def test_kill_9_midway_then_resume_reuses_finished_runs(tiny_profile, project):
     time.sleep(1.0)  # let the next run get going, so something is half-written
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert _gone_within(30, root=project), "a kernel (or the kernel server) outlived the kill"
     finished = _done(project)
     assert finished, "no run finished before the kill"
     stamps = {p: (p / "DONE").stat().st_mtime for p in finished}

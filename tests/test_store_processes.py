@@ -21,12 +21,14 @@ def _done(root):
 
 @pytest.mark.slow
 def test_predictions_are_bit_identical_whatever_jobs(tiny_profile, tmp_path):
+    """Also whatever the kernels: started from scratch (local-fresh, one job) or forked
+    from the warm kernel server (local, two jobs)."""
     preds = {}
-    for jobs in ("1", "2"):
+    for jobs, executor in (("1", "local-fresh"), ("2", "local")):
         root = tmp_path / f"jobs{jobs}"
         root.mkdir()
         res = run_all("--profile", str(tiny_profile), "--jobs", jobs, "--only", "train", "--no-report",
-                      root=root)
+                      "--executor", executor, root=root)
         assert res.returncode == 0, res.stdout + res.stderr
         preds[jobs] = {p.parent.name: dict(np.load(p)) for p in (root / "runs" / "train").glob("*/predictions.npz")}
     assert sorted(preds["1"]) == sorted(preds["2"]) and len(preds["1"]) == 2  # same run ids
@@ -35,8 +37,11 @@ def test_predictions_are_bit_identical_whatever_jobs(tiny_profile, tmp_path):
             assert np.array_equal(value, preds["2"][rid][name]), (rid, name)
 
 
-@pytest.mark.slow
-def test_two_invocations_at_once_execute_every_run_exactly_once(tmp_path):
+@pytest.fixture(scope="module")
+def two_at_once(tmp_path_factory):
+    """One-seed tiny profile run by two invocations at once (one store, shared by the
+    tests below: the second damages and repairs it, so it runs after the first)."""
+    tmp_path = tmp_path_factory.mktemp("two_at_once")
     prof = tmp_path / "one.toml"
     prof.write_text(ONE)
     root = tmp_path / "project"
@@ -46,6 +51,12 @@ def test_two_invocations_at_once_execute_every_run_exactly_once(tmp_path):
     procs = [subprocess.Popen(cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=900) for p in procs]
+    return prof, root, procs, outs
+
+
+@pytest.mark.slow
+def test_two_invocations_at_once_execute_every_run_exactly_once(two_at_once):
+    _, root, procs, outs = two_at_once
     assert [p.returncode for p in procs] == [0, 0], outs
     text = "".join(o for pair in outs for o in pair)
     n_runs = len(_done(root))
@@ -56,12 +67,10 @@ def test_two_invocations_at_once_execute_every_run_exactly_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_truncated_output_is_found_by_verify_and_rerun(tmp_path):
-    prof = tmp_path / "one.toml"
-    prof.write_text(ONE)
-    root = tmp_path / "project"
-    root.mkdir()
-    assert run_all("--profile", str(prof), "--no-report", root=root).returncode == 0
+def test_a_truncated_output_is_found_by_verify_and_rerun(two_at_once):
+    prof, root, procs, _ = two_at_once
+    assert [p.returncode for p in procs] == [0, 0]
+    assert run_all("--profile", str(prof), "--no-report", root=root).stdout.count("[ran]") == 0
     assert run_all("--verify", root=root).returncode == 0
     (train,) = [p.parent for p in (root / "runs" / "train").glob("*/DONE")]
     target = train / "predictions.npz"
@@ -83,5 +92,5 @@ def test_output_piped_into_head_ends_quietly(tiny_profile, project):
     env = {**os.environ, "CIELIB_ROOT": str(project)}
     res = subprocess.run(f"{sys.executable} {ROOT / 'run_all.py'} --profile {tiny_profile} --dry-run | head -1",
                          shell=True, capture_output=True, text=True, env=env, cwd=project, timeout=300)
-    assert res.stdout.startswith("plan for profile")
+    assert res.stdout.startswith("note: seeds:")  # the plan's first line (a302227 put the note first)
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr
