@@ -98,29 +98,29 @@ def setting_name(params: dict) -> SettingLabel:
     return Setting.from_params(params).label
 
 
-def setting_order(name: SettingLabel | Setting) -> tuple:
+def setting_order(name: SettingLabel | Setting | str) -> tuple:
     """Sort key putting settings in the paper's table order: dense, sparsities, techniques.
 
     Takes a :class:`~cielib.compression.Setting` or a name made by :func:`setting_name`
     (the keys of :func:`predictions_by_setting`), which remembers its setting: names are
-    never parsed back.
-
-    Raises:
-        TypeError: a plain string (e.g. read back from a CSV file), whose setting is unknown.
+    never parsed back. Any other name (a setting a user named, e.g. a sub-directory of a
+    predictions directory) sorts after every known setting, by name.
     """
     if isinstance(name, Setting):
         return name.sort_key
     if isinstance(name, SettingLabel):
         return name.setting.sort_key
-    raise TypeError(f"setting_order needs a Setting or a name made by setting_name, got "
-                    f"{type(name).__name__} {name!r}")
+    if isinstance(name, str):
+        return (3, 0.0, 0, name)
+    raise TypeError(f"setting_order needs a Setting or a setting's name, got {type(name).__name__} {name!r}")
 
 
 def predictions_by_setting(table: pd.DataFrame) -> tuple[np.ndarray, dict[str, dict[int, np.ndarray]]]:
     """Test-set labels and ``{setting: {seed: y_pred}}`` for the runs of a run table.
 
-    The settings come in table order (:func:`setting_order`). Every run must have predicted the same test set (same labels in the same order);
-    otherwise comparing them image by image would be meaningless, so it is an error.
+    The settings come in table order (:func:`setting_order`). Every run must have
+    predicted the same test set (same labels in the same order); otherwise comparing
+    them image by image would be meaningless, so it is an error.
     """
     y_true = None
     out: dict[str, dict[int, np.ndarray]] = {}

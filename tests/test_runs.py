@@ -116,9 +116,14 @@ def test_setting_names_and_order():
     names = [results.setting_name(p) for p in params]
     assert sorted(names, key=results.setting_order) == [
         "dense", "sparsity 0.3", "sparsity 0.9", "float32", "full_int8", "sparsity 0.9 + full_int8"]
-    # names are never parsed back: a plain string (e.g. read from a CSV file) is refused
+    # names are never parsed back: a plain string (a setting a user named, or a name read
+    # from a CSV file) sorts after every known setting, by name, even one that reads
+    # like a known setting
+    assert sorted(["int8", "pruned", *names[:2]], key=results.setting_order) == [
+        "sparsity 0.9", "full_int8", "int8", "pruned"]
+    assert sorted([names[1], "sparsity 0.1"], key=results.setting_order) == ["sparsity 0.9", "sparsity 0.1"]
     with pytest.raises(TypeError, match="setting_order needs a Setting"):
-        results.setting_order("sparsity 0.9")
+        results.setting_order(0.9)
 
 
 def test_stand_in_note():
