@@ -61,6 +61,9 @@ def test_paper_smoke_reduced_end_to_end(tmp_path):
                                               "quantize", "results", "train"]
     train = table[table["stage"] == "train"]
     assert (train["params_total"] > 20_000_000).all()  # the whole ResNet-50 was saved, not the head
+    assert (train["input_size"] == 40).all()  # the upsampled path, resized in the model
+    feats = table[table["stage"] == "features"]
+    assert (feats["input_size"] == 40).all() and (feats["peak_rss_bytes"] > 0).all()
     pruned = train[train["sparsity"] == 0.5]
     assert (pruned["measured_sparsity"] - 0.5).abs().max() <= 0.01
     quant = table[table["stage"] == "quantize"]
