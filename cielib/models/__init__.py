@@ -48,13 +48,13 @@ from cielib.checks import check_choice, is_int
 from cielib.models._parts import PREDICTIONS, ModelSpec, _check_input_shape
 from cielib.models.paper import (
     INPUT_RESIZE,
-    _build_resnet50,
-    _build_vgg19,
+    build_resnet50,
+    build_vgg19,
     base_model,
     imagenet_weights_path,
     keras_cache_dir,
 )
-from cielib.models.small import _build_resnet_small, _build_vgg_small
+from cielib.models.small import build_resnet_small, build_vgg_small
 from cielib.models.surgery import assemble, split_frozen_base
 
 __all__ = [
@@ -84,7 +84,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="vgg_small",
             description="VGG-style CNN (2 blocks of 2 conv, no BatchNorm), from scratch",
-            builder=_build_vgg_small,
+            builder=build_vgg_small,
             preprocessing="unit",
             default_input_shape=None,
             min_input_size=8,
@@ -94,7 +94,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="resnet_small",
             description="ResNet-style CNN (3 stages of basic blocks, BatchNorm), from scratch",
-            builder=_build_resnet_small,
+            builder=build_resnet_small,
             preprocessing="unit",
             default_input_shape=None,
             min_input_size=8,
@@ -104,7 +104,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="vgg19",
             description="Keras VGG-19 base (frozen) + 3 new dense layers, as in the paper",
-            builder=_build_vgg19,
+            builder=build_vgg19,
             preprocessing="caffe",
             default_input_shape=(32, 32, 3),
             min_input_size=32,
@@ -114,7 +114,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="resnet50",
             description="Keras ResNet-50 base (frozen) + 3 new dense layers, as in the paper",
-            builder=_build_resnet50,
+            builder=build_resnet50,
             preprocessing="caffe",
             default_input_shape=(32, 32, 3),
             min_input_size=32,

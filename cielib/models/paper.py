@@ -186,12 +186,12 @@ def _build_paper_model(
     return model
 
 
-def _build_vgg19(**kwargs):
+def build_vgg19(**kwargs):
     """VGG-19 base (frozen) + Flatten + new dense head; see the module docstring."""
     return _build_paper_model("vgg19", **kwargs)
 
 
-def _build_resnet50(**kwargs):
+def build_resnet50(**kwargs):
     """ResNet-50 base (frozen) + GlobalAveragePooling + new dense head."""
     return _build_paper_model("resnet50", **kwargs)
 

@@ -16,7 +16,7 @@ from cielib.models._parts import _check_dense_units, _check_dropout, _dense_head
 # ones (name, n_classes, seed, and weights: None for models trained from scratch).
 
 
-def _build_vgg_small(
+def build_vgg_small(
     *,
     input_shape: tuple[int, int, int],
     n_classes: int,
@@ -65,7 +65,7 @@ def _build_vgg_small(
     return keras.Model(inputs, outputs, name="vgg_small")
 
 
-def _build_resnet_small(
+def build_resnet_small(
     *,
     input_shape: tuple[int, int, int],
     n_classes: int,
