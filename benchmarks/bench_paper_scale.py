@@ -48,6 +48,16 @@ Ratios uncached / cached are named ``*_speedup``.
 
 Run it on an otherwise idle machine; the JSON records the load average before and
 after and the process CPU time of every timed section, so contention shows.
+
+``--upsampled`` measures the paper profile's reading (``input_size = 224``: the images
+upsampled to 224x224 in the model) briefly, one model at a time, and adds it to the
+JSON under ``upsampled_224`` (the 32x32 numbers above stay): each base's forward rate
+at 224x224 on a few images, the head's training steps read memory-mapped through
+``cielib.rows.Rows`` (VGG-19's head reads 7x7x512 = 25,088 activations per image;
+ResNet-50's pooled 2,048 are the same as at 32x32), and from these and the 32x32
+measurements the features stage, head epochs, quantize runs and the whole
+``paper``/``paper-fidelity`` profiles on 2 CPU cores, and on one GPU from stated
+assumptions (derived, not measured: ``scripts/gpu_check.sh`` measures a GPU).
 """
 
 from __future__ import annotations
@@ -160,7 +170,7 @@ def bench_model(name: str, task: config.Task, prof: config.Profile, x_all: np.nd
     del pruned
 
     # --- the feature stage: the base's forward pass
-    base, head = features.split_frozen_base(net)
+    base, head = models.split_frozen_base(net)
     sample = x_tr[:args.feature_images]
     f_sample, out["base_forward"] = _features_timed(base, sample, batch_size=bs)
     out["feature_shape"] = list(f_sample.shape[1:])
@@ -173,11 +183,12 @@ def bench_model(name: str, task: config.Task, prof: config.Profile, x_all: np.nd
 
     f_train, f_test = tiled(args.n_train), tiled(args.n_test)
     t = _now()
-    path = features.save_features(tmp / f"{name}.npz", features.Features(
+    path = features.save_features(tmp / name, features.Features(
         x_train=f_train, y_train=y_tr.astype(np.int64), x_test=f_test,
         y_test=y_all[args.n_train:args.n_train + args.n_test].astype(np.int64),
         meta={"model": name}))
-    out["features_save"] = {**_since(t), "file_bytes": path.stat().st_size}
+    out["features_save"] = {**_since(t), "file_bytes": sum(
+        f.stat().st_size for f in path.iterdir())}
     t = _now()
     back = features.load_features(path)
     out["features_load"] = _since(t)
@@ -187,7 +198,7 @@ def bench_model(name: str, task: config.Task, prof: config.Profile, x_all: np.nd
     f_fit, fy_fit, f_val, fy_val = f_train[:n_fit], y_tr[:n_fit], f_train[n_fit:], y_tr[n_fit:]
     for label, layers in (("dense", None), ("pruned", "trainable")):
         seed_everything(SEED)
-        _, h = features.split_frozen_base(
+        _, h = models.split_frozen_base(
             models.build_model(name, input_shape=INPUT_SHAPE, n_classes=N_CLASSES, weights=None))
         cbs = []
         if layers:
@@ -205,7 +216,7 @@ def bench_model(name: str, task: config.Task, prof: config.Profile, x_all: np.nd
                                         "images": n_fit, **_since(t)}
 
     # --- quantization of the whole model (the same both ways)
-    whole = features.assemble(base, head, name=name)
+    whole = models.assemble(base, head, name=name)
     calib = x_tr[: prof.representative_size]
     q = {}
     for technique in ("float32", *prof.techniques):
@@ -291,6 +302,186 @@ def extrapolate(r: dict, prof: config.Profile, overhead_s: float, clock: str) ->
     }
 
 
+UPSAMPLED = 224
+#: GPU assumptions of the upsampled estimate (labelled as such in the JSON): effective
+#: TF32 throughput of a frozen base's forward pass on one H100-class GPU (well below its
+#: peak), and Keras' per-step cost of a small dense head (launch-bound at batch 32).
+GPU_EFFECTIVE_TFLOPS = 40.0
+GPU_HEAD_STEP_S = 0.004
+#: Multiply-adds per image of each base at 224x224 (the Keras applications' published
+#: figures: VGG-19 19.6 G, ResNet-50 3.9 G); a FLOP count is twice that.
+GMACS_224 = {"vgg19": 19.6, "resnet50": 3.9}
+
+
+def bench_upsampled(name: str, task: config.Task, args: argparse.Namespace, tmp: Path) -> dict:
+    """A base's forward rate at 224x224 and its head's training steps on a memory-mapped cache."""
+    from cielib.rows import Rows
+
+    bs = task.batch_size
+    seed_everything(SEED)
+    net = models.build_model(name, input_shape=INPUT_SHAPE, n_classes=N_CLASSES, weights=None,
+                             input_size=UPSAMPLED)
+    base, head = models.split_frozen_base(net)
+    rng = np.random.default_rng(SEED)
+    raw = rng.integers(0, 256, (args.up_images + 4, *INPUT_SHAPE), dtype=np.uint8)
+    x = data.preprocess(raw, input_shape=INPUT_SHAPE, scaling="caffe")
+    features.compute_features(base, x[:4], batch_size=4)  # traces
+    t = _now()
+    f = features.compute_features(base, x[4:], batch_size=bs)
+    forward = {"images": len(f), **_since(t)}
+    n_rows = (args.warmup + args.up_head_steps) * bs + bs
+    reps = -(-n_rows // len(f))
+    np.save(tmp / "x.npy", np.tile(f, (reps,) + (1,) * (f.ndim - 1))[:n_rows])
+    rows = Rows(np.load(tmp / "x.npy", mmap_mode="r"))
+    y = rng.integers(0, N_CLASSES, n_rows).astype(np.int64)
+    train.compile_model(head, optimizer=task.optimizer, learning_rate=task.learning_rate,
+                        momentum=task.momentum)
+    w = args.warmup * bs
+    val = rows.select(np.arange(n_rows - bs, n_rows))
+    train.fit(head, rows.select(np.arange(w)), y[:w], x_val=val, y_val=y[-bs:], epochs=1,
+              batch_size=bs)
+    fit_rows = rows.select(np.arange(w, w + args.up_head_steps * bs))
+    t = _now()
+    train.fit(head, fit_rows, y[w:w + len(fit_rows)], x_val=val, y_val=y[-bs:], epochs=1,
+              batch_size=bs)
+    steps = {"steps": args.up_head_steps, "images": len(fit_rows), **_since(t)}
+    return {"input_size": UPSAMPLED, "feature_shape": list(f.shape[1:]),
+            "feature_bytes_per_image": int(f[0].nbytes), "base_forward": forward,
+            "head_steps": steps, "params": models.count_params(net),
+            "peak_rss_bytes_after": _peak_rss_bytes()}
+
+
+def gpu_minutes(name: str, at32: dict, prof: config.Profile, *, size: int, overhead_s: float
+                ) -> dict:
+    """Features and training runs of one task on one GPU, from the stated assumptions."""
+    gpu_fwd = GPU_EFFECTIVE_TFLOPS * 1e12 / (2 * GMACS_224[name] * 1e9 * (size / 224) ** 2)
+    n_fit, n_val, n_test, bs = at32["n_fit"], at32["n_val"], at32["n_test"], at32["batch_size"]
+    epoch = GPU_HEAD_STEP_S * (at32["steps_per_epoch"] + n_val / bs)
+    run = at32["epochs"] * epoch + GPU_HEAD_STEP_S * n_test / bs + overhead_s
+    feats = (n_fit + n_val + n_test) / gpu_fwd + overhead_s
+    n_runs = len(prof.seeds) * len(prof.sparsities)
+    n_features = 1 if prof.task(at32["task"]).weights != "none" else len(prof.seeds)
+    return {"forward_images_per_s": gpu_fwd, "head_epoch_s": epoch, "training_run_s": run,
+            "feature_stage_s": feats,
+            "training_and_features_minutes": (n_features * feats + n_runs * run) / 60}
+
+
+def extrapolate_upsampled(name: str, up: dict, at32: dict, prof: config.Profile, *, jobs: int,
+                          overhead_s: float, clock: str = "cpu") -> dict:
+    """One task of a profile at 224x224 on ``jobs`` CPU cores, and on one GPU (assumed rates).
+
+    CPU: the features stage = every image at the measured 224x224 forward rate; a head
+    epoch = steps per epoch x the measured step time, validation images at the same
+    rate; a training run = epochs x that + the test set predicted by the head (at its
+    training rate, an upper bound) + one check batch through the whole network + the
+    per-run overhead; a quantize run = the 32x32 run's conversions (scaled by the
+    weights' count) + its interpreter passes slowed by the forward-rate ratio 224/32.
+    """
+    fwd = _rate(up["base_forward"], clock)
+    step = up["head_steps"][f"{clock}_s"] / up["head_steps"]["steps"]
+    n_fit, n_val, n_test = at32["n_fit"], at32["n_val"], at32["n_test"]
+    spe = at32["steps_per_epoch"]
+    epoch = step * (spe + n_val / at32["batch_size"] / 3)  # validation: forward only
+    test = n_test / at32["batch_size"] * step / 3 + at32["batch_size"] / fwd
+    run = at32["epochs"] * epoch + test + overhead_s
+    features_s = (n_fit + n_val + n_test) / fwd + overhead_s
+    slow = _rate(at32["base_forward"], clock) / fwd
+    weights_ratio = up["params"]["total"] / at32["params"]["total"]
+    q = at32["quantize"]
+    quant = 0.0
+    for i, _seed in enumerate(prof.seeds):
+        for technique in ("float32", *prof.techniques):
+            t = q[technique]
+            convert = t["convert"][f"{clock}_s"] * weights_ratio
+            if technique == "full_int8":  # calibration passes at 224x224
+                convert += prof.representative_size / fwd
+            quant += convert + overhead_s + (n_test + (LATENCY_IMAGES if i == 0 else 0)) * slow / _rate(
+                {"images": t["images"], **t["predict"]}, clock)
+            if technique != "float32":
+                quant += q["float32"]["convert"][f"{clock}_s"] * weights_ratio
+    n_runs = len(prof.seeds) * len(prof.sparsities)
+    n_features = 1 if prof.task(at32["task"]).weights != "none" else len(prof.seeds)
+    cpu_one_core = n_features * features_s + n_runs * run + (quant if prof.techniques else 0.0)
+    return {
+        "forward_images_per_s": fwd, "forward_slowdown_vs_32": slow,
+        "head_step_s": step, "head_epoch_s": epoch, "training_run_s": run,
+        "feature_stage_s": features_s, "feature_cache_bytes": (n_fit + n_val + n_test)
+        * up["feature_bytes_per_image"], "quantize_runs_s": quant if prof.techniques else 0.0,
+        "n_training_runs": n_runs, "n_features_runs": n_features,
+        "cpu_one_core_s": cpu_one_core, "cpu_hours": cpu_one_core / jobs / 3600,
+        "gpu_estimate": {**gpu_minutes(name, at32, prof, size=UPSAMPLED, overhead_s=overhead_s),
+                         "quantize_runs_cpu_hours": (quant if prof.techniques else 0.0) / jobs / 3600},
+    }
+
+
+def upsampled(args: argparse.Namespace) -> dict:
+    """``--upsampled``: measure both bases at 224x224 and add the reading to the JSON."""
+    configure_threads(1)
+    prof = config.load_profile("paper")
+    out_path = args.out if args.out is not None else OUT
+    previous = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    if "measurements" not in previous:
+        raise SystemExit(f"{out_path} has no 32x32 measurements to extrapolate from: run "
+                         "the benchmark without --upsampled first")
+    overhead = json.loads(OVERHEAD_JSON.read_text()) if OVERHEAD_JSON.is_file() else {}
+    overhead_s = float(overhead.get("median_seconds", {}).get("tf_import", 0.0))
+    load_before = os.getloadavg()
+    t_all = _now()
+    measured = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            measured[name] = bench_upsampled(name, prof.task(TASKS[name]), args, Path(tmp))
+            print(f"{name} at {UPSAMPLED}x{UPSAMPLED} measured", flush=True)
+    profiles = {}
+    for profile_name in ("paper", "paper-fidelity"):
+        p = config.load_profile(profile_name)
+        per = {}
+        for t in p.tasks:
+            name = t.model
+            at32 = dict(previous["measurements"][name])
+            at32.update(task=t.name, epochs=t.epochs)
+            if t.input_size == UPSAMPLED:
+                per[t.name] = extrapolate_upsampled(name, measured[name], at32, p, jobs=args.jobs,
+                                                    overhead_s=overhead_s)
+            else:  # the images' own size: the 32x32 measurements
+                est = extrapolate(at32, p, overhead_s, "cpu")
+                per[t.name] = {"cpu_one_core_s": est["feature_stage_s"] + est["training_runs_cached_s"]
+                               + est["quantize_runs_s"], "from": "32x32 measurements",
+                               "gpu_estimate": gpu_minutes(name, at32, p, size=32,
+                                                           overhead_s=overhead_s)}
+        total = sum(e["cpu_one_core_s"] for e in per.values())
+        gpu = sum(e["gpu_estimate"]["training_and_features_minutes"] for e in per.values())
+        profiles[profile_name] = {"tasks": per, "cpu_hours_estimate": total / args.jobs / 3600,
+                                  "gpu_minutes_estimate": gpu}
+    result = {
+        "description": f"The upsampled reading (input_size = {UPSAMPLED}): measured forward "
+                       "rates and head steps on this CPU, everything else derived (estimates)",
+        "measurements": measured,
+        "estimates": profiles,
+        "assumptions": {
+            "gpu_effective_tflops": GPU_EFFECTIVE_TFLOPS, "gpu_head_step_s": GPU_HEAD_STEP_S,
+            "gmacs_per_image_224": GMACS_224, "jobs": args.jobs,
+            "gpu_note": "not measured: forward rate = assumed effective TFLOP/s / (2 x GMACs); "
+                        "head step = assumed Keras per-step cost; the GPU's per-run overhead as "
+                        "the CPU's TensorFlow import; quantization stays on the CPU",
+            "quantize_note": "conversion times of the 32x32 models scaled by the weights' count; "
+                             "interpreter passes slowed by the Keras forward-rate ratio 224/32",
+            "head_note": "validation and test images counted at a third of a training step "
+                         "(forward only); the test set is predicted by the head from the cache",
+        },
+        "settings": {"images_timed_per_base": args.up_images, "head_steps_timed": args.up_head_steps,
+                     "warmup_steps": args.warmup, "tensorflow_threads": 1},
+        "total_wall_s": _since(t_all)["wall_s"],
+        "load_average_before": list(load_before), "load_average_after": list(os.getloadavg()),
+    }
+    previous[f"upsampled_{UPSAMPLED}"] = result
+    out_path.write_text(json.dumps(previous, indent=1) + "\n")
+    print(json.dumps({k: {"cpu_hours_estimate": v["cpu_hours_estimate"],
+                          "gpu_minutes_estimate": v["gpu_minutes_estimate"]}
+                      for k, v in profiles.items()}, indent=1))
+    return result
+
+
 def _worker(args: argparse.Namespace, prof: config.Profile) -> dict:
     """Measure one model in this process (one thread) and write its JSON."""
     configure_threads(1)
@@ -326,6 +517,10 @@ def main(argv=None) -> dict:
                    help="measure the models one after the other (default: at the same "
                         "time, one process each, as two runs share the cores under --jobs 2)")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--upsampled", action="store_true",
+                   help=f"measure the {UPSAMPLED}x{UPSAMPLED} reading briefly and add it to the JSON")
+    p.add_argument("--up-images", type=int, default=32, help="images timed through each base at 224")
+    p.add_argument("--up-head-steps", type=int, default=60, help="head steps timed at 224")
     p.add_argument("--worker", choices=list(TASKS), help=argparse.SUPPRESS)
     p.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -334,6 +529,8 @@ def main(argv=None) -> dict:
         args.n_train, args.n_test = 2_000, 400
         args.steps, args.steps_pruned, args.warmup = 4, 3, 1
         args.feature_images, args.quantize_images = 128, 16
+    if args.upsampled:
+        return upsampled(args)
     prof = config.load_profile("paper")
     if args.worker:
         return _worker(args, prof)

@@ -29,7 +29,7 @@ Why pruned training is slower, never faster:
   frequency 1 costs the most and the cost amortises with larger frequencies;
 * there are no sparse kernels in this path: the zeros are multiplied like any
   other value, so 90% sparsity saves no FLOPs at training (or Keras inference) time.
-  The saving only appears in compressed file size (``cielib.prune.saved_sizes``).
+  The saving only appears in compressed file size (``cielib.prune.save_model``).
 """
 
 from __future__ import annotations

@@ -48,6 +48,10 @@ class Task:
     weights: str = "none"
     validation_fraction: float = 0.1
     model_options: dict[str, Any] = field(default_factory=dict)
+    # The resolution the pretrained base sees (paper models): 0 feeds the images at their
+    # own size (CIFAR's 32x32); 224 upsamples them inside the model (README, "Input
+    # resolution").
+    input_size: int = 0
     stand_in_for: str = ""
     paper_task: str = ""  # the paper's task this one reproduces or stands in for
     # Pruning (used by runs with sparsity > 0 only, so changing them never reruns a
@@ -87,6 +91,7 @@ class Task:
             "weights": self.weights,
             "validation_fraction": self.validation_fraction,
             "model_options": dict(self.model_options),
+            "input_size": self.input_size,
             "onednn": ONEDNN,  # one kernel choice for every run (cielib.keras)
         }
 
@@ -330,6 +335,13 @@ def _parse_task(name: str, raw: Any, where: str) -> Task:
         raise ConfigError(f"{where}: {k}.validation_fraction must be in (0, 1), got {vf}")
     weights = _typed(raw.get("weights", "none"), str, f"{k}.weights", where)
     options = _typed(raw.get("model_options", {}), dict, f"{k}.model_options", where)
+    input_size = _typed(raw.get("input_size", 0), int, f"{k}.input_size", where)
+    spec = MODELS[model]
+    if input_size and (not spec.supports_imagenet or input_size < spec.min_input_size):
+        raise ConfigError(
+            f"{where}: {k}.input_size {input_size} is not allowed for {model!r}: 0 (the images' "
+            f"own size), or >= {spec.min_input_size} for a model with a pretrained base "
+            f"({', '.join(n for n, s in MODELS.items() if s.supports_imagenet)})")
     prune = _parse_prune(raw, k, where)
     return Task(
         name=name,
@@ -344,6 +356,7 @@ def _parse_task(name: str, raw: Any, where: str) -> Task:
         weights=weights,
         validation_fraction=vf,
         model_options=dict(options),
+        input_size=input_size,
         stand_in_for=_typed(raw.get("stand_in_for", ""), str, f"{k}.stand_in_for", where),
         cache_features=_typed(raw.get("cache_features", True), bool, f"{k}.cache_features", where),
         paper_task=_paper_task(raw.get("paper_task", ""), k, where),

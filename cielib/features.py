@@ -1,29 +1,28 @@
-"""An exact cache of a frozen base's activations, so only the trainable head trains.
+"""An exact cache of a frozen base's activations, streamed to disk, so only the head trains.
 
 The paper froze its pretrained convolutional base ("I will obtain all of the
 pre-trained convolutional layers with the parameters fixed (i.e. there will be no
 changes to the weights and activation's)", Section IX) and trained three new dense
 layers on top. A frozen base maps each image to the same activations at every step
 of every epoch of every seed and sparsity, so computing them once and training the
-head on them gives the same training at a fraction of the cost. What is
-saved, evaluated and quantized afterwards is still the whole network:
-:func:`assemble` puts base and trained head back together, layer for layer as the
-original model was.
+head on them gives the same training at a fraction of the cost. What is saved,
+evaluated and quantized afterwards is still the whole network
+(:func:`cielib.models.assemble` puts base and trained head back together; the graph
+surgery lives beside the models, in :mod:`cielib.models.surgery`).
 
-Usage (one process computes features once; every training run of the task reads
-them)::
+This module owns the cache: computing it, its format on disk and reading it back.
 
-    base, head = split_frozen_base(model)
-    feats = compute_features(base, prep(x), batch_size=batch_size)
-    ...
-    f_tr, y_tr, f_val, y_val = split_features(f, y, fraction=0.1, seed=seed)
-    train.compile_model(head, ...); train.fit(head, f_tr, y_tr, x_val=f_val, ...)
-    net = assemble(base, prune.strip(head))
-
-Where the cut goes: the base is everything before the first layer (walking back
-from the output along a chain of single-input layers) that has trainable weights;
-weightless layers such as ``Flatten`` or ``GlobalAveragePooling2D`` right before it
-belong to the base, so the cache holds what the first trainable layer reads.
+Format: a features run directory holds one ``.npy`` file per array
+(:data:`FEATURE_FILES`: ``x_train``, ``y_train``, ``x_test``, ``y_test``) and the
+provenance in ``features.json``. The activations are float32, written chunk by chunk
+(:func:`write_features`), so the features stage's memory stays bounded whatever the
+number of images: at the paper's upsampled reading (224x224) VGG-19's flattened
+7x7x512 activations of CIFAR's 60,000 images are 6.0 GB. They are read back memory-
+mapped (:func:`load_features`) and trained on through :class:`cielib.rows.Rows`, a lazy
+selection of rows that ``fit`` and ``predict`` read one batch at a time,
+so no training run loads the cache whole. float16 would halve the files but round the
+activations, and the head would no longer train on what the whole network computes;
+the cache stays float32 and exact.
 
 Bit for bit: ``tests/test_features.py`` trains a small frozen-base model both ways
 (one thread, op determinism, shuffled ``fit``, fixed seed) and gets identical
@@ -35,12 +34,9 @@ so: activations moved in their last bits with the position (VGG-19 and ResNet-50
 bases included), and the two ways then differed by about 1e-7 in the weights. With
 oneDNN (``TF_ENABLE_ONEDNN_OPTS=1`` before TensorFlow is imported) they did not move
 and the two ways were identical. :func:`batch_invariance` checks a base on the
-machine at hand; the features notebook records its answer.
-
-A base is only cached when caching cannot change the result, so
-:func:`split_frozen_base` refuses a model whose base has trainable weights, pruning
-wrappers (masks change the weights while training) or random layers (dropout, noise:
-they act differently in training and inference).
+machine at hand; the features notebook records its answer. Reading through
+:class:`cielib.rows.Rows` keeps ``fit``'s own shuffled order (the index permutation is
+``tf_keras``' own; only the gathering of a batch's rows is replaced).
 
 Importing this module does not import TensorFlow.
 """
@@ -50,17 +46,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cielib.rows import Rows, use_rows_reader
+
 __all__ = [
-    "FEATURES_FILE",
+    "DEFAULT_CHUNK_BYTES",
+    "FEATURE_FILES",
+    "FEATURES_META",
     "Features",
     "FeaturesMismatchError",
-    "assemble",
     "batch_invariance",
     "compute_features",
     "fingerprint",
@@ -68,199 +68,24 @@ __all__ = [
     "predict_test",
     "save_features",
     "split_features",
-    "split_frozen_base",
+    "write_features",
 ]
 
-#: File name of the cached features inside a features run directory.
-FEATURES_FILE = "features.npz"
-_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-_META_KEY = "meta_json"
+#: The cache's arrays and their files inside a features run directory.
+FEATURE_FILES = {name: f"{name}.npy" for name in ("x_train", "y_train", "x_test", "y_test")}
+#: The cache's provenance (dataset, model, weights, input size, base fingerprint...).
+FEATURES_META = "features.json"
+#: Activations computed and written per chunk by :func:`write_features` (at most).
+DEFAULT_CHUNK_BYTES = 256 * 2**20
 
 
 class FeaturesMismatchError(ValueError):
     """Cached features do not belong to the model (or preprocessing) at hand."""
 
 
-# --------------------------------------------------------------------------- the graph
-
-
-def _keras():
-    from cielib.keras import keras
-
-    return keras
-
-
-def _is_pruning_wrapper(layer: Any) -> bool:
-    # Checked by class name so that tfmot is only imported when it is already in use.
-    return type(layer).__name__ == "PruneLowMagnitude"
-
-
-def _is_random_layer(layer: Any) -> bool:
-    """Dropout, noise and random augmentation layers (tf_keras' ``BaseRandomLayer``
-    gives each its own ``_random_generator``)."""
-    return hasattr(layer, "_random_generator")
-
-
-def _chain(model: Any, *, stop: Any = None) -> tuple[list[tuple[Any, dict, Any]], Any]:
-    """Walk back from the single output along single-input layers.
-
-    Returns ``(steps, start)``: ``steps`` in forward order as ``(layer, call_kwargs,
-    input tensor)``, and ``start``, the tensor the first step reads (``stop`` if given
-    and reached, else where the chain ends: a model input or a layer with several
-    inputs).
-    """
-    if len(model.outputs) != 1:
-        raise ValueError(
-            f"model {model.name!r} has {len(model.outputs)} outputs; only single-output "
-            "classifiers can be split"
-        )
-    tensor = model.outputs[0]
-    steps: list[tuple[Any, dict, Any]] = []
-    while stop is None or tensor is not stop:
-        history = getattr(tensor, "_keras_history", None)
-        if history is None:
-            raise ValueError(f"model {model.name!r} is not a functional tf_keras model")
-        layer, node_index, _ = history
-        node = layer._inbound_nodes[node_index]  # noqa: SLF001 (tf_keras graph API)
-        if node.is_input:
-            break
-        inputs = node.keras_inputs
-        if len(inputs) != 1 or len(node.call_args) != 1:
-            break
-        steps.append((layer, dict(node.call_kwargs), inputs[0]))
-        tensor = inputs[0]
-    steps.reverse()
-    return steps, tensor
-
-
-def _replay(steps: list[tuple[Any, dict, Any]], x: Any) -> Any:
-    for layer, kwargs, _ in steps:
-        x = layer(x, **kwargs)
-    return x
-
-
-def split_frozen_base(model: Any) -> tuple[Any, Any]:
-    """Split a frozen-base classifier into ``(base, head)`` that share its layers.
-
-    The base maps images to the activations the first trainable layer reads; the head
-    maps those activations to the model's output. ``head(base(x))`` is ``model(x)``,
-    and training ``head`` trains ``model``'s own layers (they are the same objects).
-
-    Args:
-        model: A single-input, single-output functional ``tf_keras`` model whose
-            frozen part comes first (e.g. ``cielib.models.build_model("vgg19", ...)``).
-
-    Returns:
-        ``(base, head)``: two uncompiled ``keras.Model`` s, named
-        ``"<name>_base"`` and ``"<name>_head"``; the head's input is a new
-        ``keras.Input`` of the base's output shape.
-
-    Raises:
-        ValueError: the model has no frozen base (its first layers train, or nothing
-            with weights precedes the first trainable layer), its base is wrapped for
-            pruning (``prune_layers="all"``: the base's weights would change), its base
-            holds a random layer (dropout/noise: training and inference differ), it has
-            no trainable layer, or it is not a single-input, single-output model.
-    """
-    keras = _keras()
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a tf_keras Model, got {type(model)!r}")
-    if len(model.inputs) != 1:
-        raise ValueError(
-            f"model {model.name!r} has {len(model.inputs)} inputs; only single-input "
-            "classifiers can be split"
-        )
-    steps, _ = _chain(model)
-    first = next(
-        (i for i, (layer, _, _) in enumerate(steps) if layer.trainable_weights), None
-    )
-    if first is None:
-        raise ValueError(
-            f"model {model.name!r} has no trainable layer at its end to train on cached "
-            "features (is the whole model frozen?)"
-        )
-    head_steps = steps[first:]
-    cut = head_steps[0][2]
-    base = keras.Model(model.inputs, cut, name=f"{model.name}_base")
-    wrapped = [layer.name for layer in base.layers if _is_pruning_wrapper(layer)]
-    if wrapped:
-        raise ValueError(
-            f"model {model.name!r} has a pruned base ({', '.join(wrapped[:3])}"
-            f"{', ...' if len(wrapped) > 3 else ''} wrapped for pruning): its weights change "
-            "while it trains, so its activations cannot be cached; prune the head only "
-            "(prune_layers='trainable') or train the whole model"
-        )
-    trainable = [layer.name for layer in base.layers if layer.trainable_weights]
-    frozen = [layer for layer in base.layers if layer.weights]
-    if trainable or not frozen:
-        where = (
-            f"the first layer(s) {', '.join(trainable[:3])} have trainable weights"
-            if trainable
-            else "no layer with weights precedes the first trainable layer "
-            f"{head_steps[0][0].name!r}"
-        )
-        raise ValueError(
-            f"model {model.name!r} has no frozen base to cache: {where}; only models whose "
-            "first layers are frozen (e.g. vgg19/resnet50) can train on cached features"
-        )
-    random = [layer.name for layer in base.layers if _is_random_layer(layer)]
-    if random:
-        raise ValueError(
-            f"model {model.name!r} has random layer(s) in its frozen base ({', '.join(random)}): "
-            "they act differently while training, so cached activations would differ"
-        )
-    features = keras.Input(
-        shape=tuple(cut.shape[1:]), dtype=cut.dtype, name=f"{model.name}_features"
-    )
-    head = keras.Model(features, _replay(head_steps, features), name=f"{model.name}_head")
-    return base, head
-
-
-def assemble(base: Any, head: Any, *, name: str | None = None) -> Any:
-    """The whole classifier again: ``head``'s layers called on ``base``'s output.
-
-    The result is flat (the base's and the head's layers sit directly in it, named as
-    in the original model), so it saves, loads, prunes-reports and quantizes like a
-    model built by :func:`cielib.models.build_model`. Weights are shared, not copied.
-
-    Args:
-        base: The base from :func:`split_frozen_base`.
-        head: The trained head: the one from :func:`split_frozen_base`, or
-            ``cielib.prune.strip`` of its pruned version.
-        name: Model name; default: the head's name without ``"_head"``.
-
-    Raises:
-        ValueError: ``head`` is still wrapped for pruning (strip it first), is not a
-            chain of single-input layers from its input, or its input shape is not the
-            base's output shape.
-    """
-    keras = _keras()
-    for what, m in (("base", base), ("head", head)):
-        if not isinstance(m, keras.Model):
-            raise ValueError(f"{what} must be a tf_keras Model, got {type(m)!r}")
-    wrapped = [layer.name for layer in head.layers if _is_pruning_wrapper(layer)]
-    if wrapped:
-        raise ValueError(
-            f"head {head.name!r} is still wrapped for pruning ({', '.join(wrapped)}); "
-            "assemble cielib.prune.strip(head)"
-        )
-    if len(base.outputs) != 1 or len(head.inputs) != 1:
-        raise ValueError("base must have one output and head one input")
-    b_shape = tuple(base.outputs[0].shape[1:])
-    h_shape = tuple(head.inputs[0].shape[1:])
-    if b_shape != h_shape:
-        raise ValueError(
-            f"head {head.name!r} reads features of shape {h_shape}, but base "
-            f"{base.name!r} outputs {b_shape}"
-        )
-    steps, start = _chain(head, stop=head.inputs[0])
-    if start is not head.inputs[0]:
-        raise ValueError(
-            f"head {head.name!r} is not a chain of single-input layers from its input"
-        )
-    if name is None:
-        name = head.name[: -len("_head")] if head.name.endswith("_head") else head.name
-    return keras.Model(base.inputs, _replay(steps, base.outputs[0]), name=name)
+def _probs(model: Any, x: Any, *, batch_size: int) -> np.ndarray:
+    # as cielib.train.predict_proba (which this module must not import: it sits lower)
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
 # ------------------------------------------------------------------------ computing
@@ -280,9 +105,10 @@ def predict_test(net: Any, head: Any, cached_x_test: np.ndarray, x_test: np.ndar
     batch, e.g. without oneDNN on some CPUs), ``net`` predicts every test image instead.
 
     Args:
-        net: The assembled whole network (:func:`assemble` of ``base`` and ``head``).
+        net: The assembled whole network (:func:`cielib.models.assemble` of base and head).
         head: The trained (stripped) head that ``net`` was assembled from.
-        cached_x_test: The features run's ``x_test`` (the base's activations).
+        cached_x_test: The features run's ``x_test`` (the base's activations): an array
+            or :class:`Rows`.
         x_test: The same test images, preprocessed for ``net``.
         batch_size: Prediction batch size (as ``cielib.train.predict_proba``'s).
 
@@ -291,23 +117,23 @@ def predict_test(net: Any, head: Any, cached_x_test: np.ndarray, x_test: np.ndar
         ``{"predictions_from": "cached features" | "whole network",
         "predictions_checked": images compared, "predictions_check_max_abs_diff": float}``.
     """
-    from cielib.train import predict_proba
-
+    if isinstance(cached_x_test, Rows):
+        use_rows_reader()
     if len(cached_x_test) != len(x_test):
         raise ValueError(
             f"cached_x_test has {len(cached_x_test)} images but x_test has {len(x_test)}: "
             "they must be the same test set"
         )
-    probs = predict_proba(head, cached_x_test, batch_size=batch_size)
+    probs = _probs(head, cached_x_test, batch_size=batch_size)
     n = min(len(x_test), int(batch_size))
-    check = predict_proba(net, x_test[:n], batch_size=batch_size)
+    check = _probs(net, x_test[:n], batch_size=batch_size)
     diff = float(np.max(np.abs(check - probs[:n]))) if n else 0.0
     if np.array_equal(check, probs[:n]):
         return probs, {"predictions_from": "cached features", "predictions_checked": n,
                        "predictions_check_max_abs_diff": diff}
     # the first batch is already the whole network's; the rest batch as one call would
     if n < len(x_test):
-        check = np.concatenate([check, predict_proba(net, x_test[n:], batch_size=batch_size)])
+        check = np.concatenate([check, _probs(net, x_test[n:], batch_size=batch_size)])
     return check, {
         "predictions_from": "whole network", "predictions_checked": n,
         "predictions_check_max_abs_diff": diff}
@@ -404,18 +230,22 @@ def fingerprint(model: Any) -> str:
     return h.hexdigest()
 
 
-def split_features(x: np.ndarray, y: np.ndarray, *, fraction: float, seed: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def split_features(x: Any, y: np.ndarray, *, fraction: float, seed: int
+                   ) -> tuple[Rows, np.ndarray, Rows, np.ndarray]:
     """The training run's validation split, applied to the cached features.
 
     Features cover the whole training set, in order; the split is drawn here with the
-    training run's own seed by :func:`cielib.data.validation_split`, exactly as the
-    uncached path draws it from the images, so both see the same examples in the same
-    order.
+    training run's own seed by :func:`cielib.data.validation_split` (on the row numbers),
+    exactly as the uncached path draws it from the images, so both see the same
+    examples in the same order. Nothing is copied: the two sides are :class:`Rows` of
+    ``x`` (a memory-mapped cache stays on disk).
     """
     from cielib import data
 
-    return data.validation_split(x, y, fraction=fraction, seed=seed)
+    rows = x if isinstance(x, Rows) else Rows(x)
+    i_tr, y_tr, i_val, y_val = data.validation_split(
+        np.arange(len(rows)), np.asarray(y), fraction=fraction, seed=seed)
+    return rows.select(i_tr), y_tr, rows.select(i_val), y_val
 
 
 # --------------------------------------------------------------------------- storing
@@ -427,12 +257,13 @@ class Features:
 
     Attributes:
         x_train: ``float32`` ``(N_train, *feature shape)``, every training image in the
-            dataset's order (the validation split is drawn later, per seed).
+            dataset's order (the validation split is drawn later, per seed); memory-
+            mapped when loaded from a run.
         y_train: ``int64`` ``(N_train,)``.
         x_test: ``float32`` ``(N_test, *feature shape)``.
         y_test: ``int64`` ``(N_test,)``.
         meta: JSON-able provenance: what computed them (dataset, model, weights,
-            input shape, scaling, batch size, base fingerprint...).
+            input shape and size, scaling, batch size, base fingerprint...).
     """
 
     x_train: np.ndarray
@@ -442,7 +273,7 @@ class Features:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_arrays(self.x_train, self.y_train, self.x_test, self.y_test, where="Features")
+        check_arrays(self.x_train, self.y_train, self.x_test, self.y_test, where="Features")
         json.dumps(self.meta)  # fails early on what could not be saved
 
     @property
@@ -452,11 +283,12 @@ class Features:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the four arrays in memory."""
-        return int(sum(getattr(self, n).nbytes for n in _ARRAYS))
+        """Bytes of the four arrays (on disk when memory-mapped)."""
+        return int(sum(getattr(self, n).nbytes for n in FEATURE_FILES))
 
 
-def _check_arrays(x_train, y_train, x_test, y_test, *, where: str) -> None:
+def check_arrays(x_train: Any, y_train: Any, x_test: Any, y_test: Any, *, where: str) -> None:
+    """Refuse arrays that are not a cache: float32 features, int64 labels, one shape."""
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim < 2:
             raise ValueError(
@@ -475,58 +307,137 @@ def _check_arrays(x_train, y_train, x_test, y_test, *, where: str) -> None:
         )
 
 
-def save_features(path: str | os.PathLike, features: Features) -> Path:
-    """Write ``features`` as an uncompressed ``.npz`` (activations barely compress).
+def _npy_header(f: Any, shape: tuple[int, ...], dtype: Any) -> None:
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+              "fortran_order": False, "shape": tuple(int(d) for d in shape)}
+    np.lib.format.write_array_header_2_0(f, header)
 
-    The metadata is stored as a JSON string, so loading needs no pickle.
-    """
-    if not isinstance(features, Features):
-        raise ValueError(f"features must be a Features, got {type(features).__name__}")
+
+def _run_dir(path: str | os.PathLike) -> Path:
     path = Path(path)
-    if path.suffix != ".npz":
-        raise ValueError(f"features are saved as .npz, got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {n: getattr(features, n) for n in _ARRAYS}
-    with open(path, "wb") as f:
-        np.savez(f, **arrays, **{_META_KEY: np.array(json.dumps(features.meta, sort_keys=True))})
+    if path.suffix:
+        raise ValueError(f"features are stored in a run directory, got the file name {path.name!r}")
     return path
 
 
+def write_features(
+    run_dir: str | os.PathLike,
+    *,
+    base: Any,
+    prep: Callable[[np.ndarray], np.ndarray],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    batch_size: int,
+    meta: dict[str, Any],
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+) -> dict[str, Any]:
+    """Compute the base's activations of raw images and stream them into ``run_dir``.
+
+    Images are preprocessed and pushed through the base one chunk at a time (a whole
+    number of batches of ``batch_size``, about ``chunk_bytes`` of activations), and
+    each chunk is appended to its ``.npy`` file, so memory holds one chunk, never the
+    cache: 60,000 CIFAR images at 224x224 give VGG-19 6.0 GB of activations.
+
+    Args:
+        run_dir: The features run directory (created).
+        base: From :func:`cielib.models.split_frozen_base`.
+        prep: ``uint8`` images -> the base's float input (``cielib.models.preprocessor``).
+        x_train, y_train, x_test, y_test: Raw ``uint8`` images and ``int64`` labels.
+        batch_size: The training batch size (the batches the base computes in).
+        meta: Provenance, saved as ``features.json``.
+        chunk_bytes: Activations per chunk (at least one batch).
+
+    Returns:
+        Per split (``"train"``, ``"test"``): ``{"images", "seconds", "mean", "std",
+        "share of zeros"}``, computed on the fly.
+
+    Raises:
+        ValueError: bad arguments, or activations that are not finite (nothing is kept).
+    """
+    import time
+
+    run_dir = _run_dir(run_dir)
+    json.dumps(meta)
+    if not isinstance(chunk_bytes, (int, np.integer)) or chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
+    out_shape = tuple(int(d) for d in base.outputs[0].shape[1:])
+    row_bytes = 4 * int(np.prod(out_shape))
+    chunk = max(1, chunk_bytes // (row_bytes * batch_size)) * batch_size
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stats = {}
+    for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
+        y = np.asarray(y)
+        if len(x) != len(y):
+            raise ValueError(f"x_{split} has {len(x)} images but y_{split} {len(y)} labels")
+        np.save(run_dir / FEATURE_FILES[f"y_{split}"], y.astype(np.int64))
+        t0, total, total_sq, zeros = time.perf_counter(), 0.0, 0.0, 0
+        with open(run_dir / FEATURE_FILES[f"x_{split}"], "wb") as f:
+            _npy_header(f, (len(x), *out_shape), np.float32)
+            for start in range(0, len(x), chunk):
+                feats = compute_features(base, prep(x[start:start + chunk]), batch_size=batch_size)
+                if not np.isfinite(feats).all():
+                    raise ValueError(f"x_{split}: the base gave NaN or infinite activations "
+                                     f"for images {start}..{start + len(feats) - 1}")
+                total += float(feats.sum(dtype=np.float64))
+                total_sq += float(np.square(feats, dtype=np.float64).sum())
+                zeros += int(np.count_nonzero(feats == 0))
+                f.write(feats.tobytes())
+        n = max(1, len(x) * int(np.prod(out_shape)))
+        mean = total / n
+        stats[split] = {"images": int(len(x)), "seconds": time.perf_counter() - t0,
+                        "mean": mean, "std": float(np.sqrt(max(0.0, total_sq / n - mean**2))),
+                        "share of zeros": zeros / n}
+    (run_dir / FEATURES_META).write_text(json.dumps(meta, sort_keys=True, indent=1))
+    return stats
+
+
+def save_features(run_dir: str | os.PathLike, features: Features) -> Path:
+    """Write in-memory ``features`` in the cache's format (as :func:`write_features` does)."""
+    if not isinstance(features, Features):
+        raise ValueError(f"features must be a Features, got {type(features).__name__}")
+    run_dir = _run_dir(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name, file in FEATURE_FILES.items():
+        np.save(run_dir / file, getattr(features, name))
+    (run_dir / FEATURES_META).write_text(json.dumps(features.meta, sort_keys=True, indent=1))
+    return run_dir
+
+
 def load_features(
-    path: str | os.PathLike,
+    run_dir: str | os.PathLike,
     *,
     base: Any = None,
     expect: dict[str, Any] | None = None,
 ) -> Features:
-    """Read features saved by :func:`save_features`, checking they fit.
+    """Open the features of a run directory, memory-mapped, checking they fit.
 
     Args:
-        path: A ``features.npz``, or a features run directory holding one.
+        run_dir: A features run directory (or one written by :func:`save_features`).
         base: If given, the features' shape must be its output shape and their
             ``meta["base_fingerprint"]`` its :func:`fingerprint` (same weights).
         expect: Metadata entries that must match, e.g. ``{"dataset": "cifar10",
             "scaling": "caffe", "input_shape": [32, 32, 3], "batch_size": 32}``.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: a missing array, wrong dtype or shape, non-finite values.
+        FileNotFoundError: no such directory, or no features in it.
+        ValueError: a missing array, wrong dtype or shape.
         FeaturesMismatchError: they do not belong to ``base`` or to ``expect``.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / FEATURES_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no features file at {path}")
-    with np.load(path, allow_pickle=False) as z:
-        missing = [n for n in (*_ARRAYS, _META_KEY) if n not in z.files]
-        if missing:
-            raise ValueError(f"{path}: not a features file, missing {missing}; has {z.files}")
-        arrays = {n: z[n] for n in _ARRAYS}
-        meta = json.loads(str(z[_META_KEY]))
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"no features run directory at {run_dir}")
+    missing = [f for f in (*FEATURE_FILES.values(), FEATURES_META) if not (run_dir / f).is_file()]
+    if len(missing) == len(FEATURE_FILES) + 1:
+        raise FileNotFoundError(f"no features in {run_dir}")
+    if missing:
+        raise ValueError(f"{run_dir}: not a features run, missing {missing}")
+    arrays = {name: np.load(run_dir / file, mmap_mode="r" if name.startswith("x_") else None,
+                            allow_pickle=False)
+              for name, file in FEATURE_FILES.items()}
+    meta = json.loads((run_dir / FEATURES_META).read_text())
     feats = Features(**arrays, meta=meta)
-    for n in ("x_train", "x_test"):
-        if not np.isfinite(getattr(feats, n)).all():
-            raise ValueError(f"{path}: {n} holds NaN or infinite values")
     problems = []
     if base is not None:
         want = tuple(int(d) for d in base.outputs[0].shape[1:])
@@ -543,7 +454,7 @@ def load_features(
         if _jsonable(meta.get(key)) != _jsonable(value):
             problems.append(f"{key}: features have {meta.get(key)!r}, expected {value!r}")
     if problems:
-        raise FeaturesMismatchError(f"{path} does not fit: " + "; ".join(problems))
+        raise FeaturesMismatchError(f"{run_dir} does not fit: " + "; ".join(problems))
     return feats
 
 

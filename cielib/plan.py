@@ -94,11 +94,23 @@ def seed_note(profile: Profile) -> str:
 
 
 def check_data(profile: Profile, *, data_dir: str | None, download: bool) -> None:
-    """Fail before any run if a dataset the plan needs cannot be found."""
-    from cielib import data
+    """Fail before any run if a dataset or ImageNet weights file the plan needs cannot be
+    found; the message says, for each, every place searched and where to put it."""
+    from cielib import data, models
 
+    problems = []
     for name in sorted({t.dataset for t in profile.tasks}):
-        data.require_dataset(name, data_dir=data_dir, download=download)
+        try:
+            data.require_dataset(name, data_dir=data_dir, download=download)
+        except data.DataNotFoundError as exc:
+            problems.append(str(exc))
+    for name in sorted({t.model for t in profile.tasks if t.weights == "imagenet"}):
+        try:
+            models.imagenet_weights_path(name)
+        except FileNotFoundError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise FileNotFoundError("\n".join(problems))
 
 
 def build_plan(profile: Profile, overrides: Overrides = Overrides(), *, runs_dir: Path,

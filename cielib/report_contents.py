@@ -26,16 +26,25 @@ PREDICTIONS_TITLE = "What compression did to each class of your models"
 PREDICTIONS_REPORT = "predictions-{name}"
 
 
+def input_resolution(task) -> str:
+    """The resolution a task's model sees, in words (the README's "input resolution")."""
+    if task.input_size:
+        return f"{task.input_size}x{task.input_size} (images upsampled, bilinear, in the model)"
+    return "the images' own size"
+
+
 def setup_markdown(plan: Plan) -> str:
     """The "Aims and method" section: the prose aims, then the profile's grid as a table."""
     p = plan.profile
     lines = [AIMS_FILE.read_text().strip(), "",
              f"**Setup** (profile `{p.name}`): {p.description}", "",
-             "| task | dataset | model | optimizer | learning rate | epochs | batch | stands in for |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| task | dataset | model | input resolution | optimizer | learning rate | epochs | batch "
+             "| stands in for |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for t in p.tasks:
-        lines.append(f"| {t.label} | {t.dataset} | {t.model} | {t.optimizer} | {t.learning_rate:g} | "
-                     f"{t.epochs} | {t.batch_size} | {t.stand_in_for or '(the paper itself)'} |")
+        lines.append(f"| {t.label} | {t.dataset} | {t.model} | {input_resolution(t)} | {t.optimizer} | "
+                     f"{t.learning_rate:g} | {t.epochs} | {t.batch_size} | "
+                     f"{t.stand_in_for or '(the paper itself)'} |")
     pruning = "; ".join(f"{t.label}: {t.prune_schedule} schedule, from {t.prune_from}, layers "
                         f"{t.prune_layers}" for t in p.tasks)
     lines += ["", f"Sparsities {', '.join(f'{s:g}' for s in p.sparsities)}; quantization "

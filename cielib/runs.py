@@ -31,6 +31,10 @@ DONE = "DONE"
 PARAMS = "params.json"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.npz"
+#: A training run's trained model (stripped of pruning wrappers, no optimizer state).
+MODEL = "model.keras"
+#: A quantize run's flatbuffer, one per technique folder.
+TFLITE_MODEL = "model.tflite"
 EXECUTED = "executed.ipynb"
 INDEX = "index.csv"
 PARTS = "parts.json"

@@ -102,7 +102,8 @@ def _train_params(profile: Profile, task: Task | None, key: Key) -> dict[str, An
 def _features_params(profile: Profile, task: Task | None, key: Key) -> dict[str, Any]:
     assert task is not None
     params = {"task": task.name, "dataset": task.dataset, "model": task.model, "weights": task.weights,
-              "model_options": dict(task.model_options), "batch_size": task.batch_size,
+              "model_options": dict(task.model_options), "input_size": task.input_size,
+              "batch_size": task.batch_size,
               "threads": profile.threads, "onednn": ONEDNN}
     if task.weights == "none":
         params["seed"] = key["seed"]  # a randomly initialised base follows the seed

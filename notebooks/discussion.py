@@ -40,7 +40,7 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import findings, paper, paths, results, runs, tables
+from cielib import fidelity, findings, paper, paths, results, runs, tables
 
 runs_dir = runs_dir or str(paths.runs_dir())
 if tasks is None:  # opened by hand: the tasks and newest runs found in the store
@@ -74,6 +74,19 @@ for t in tasks:
     for number, table in sorted(ours.items()):
         display(Markdown(f"**Table {number}**: {paper.TABLES[number]}"))
         display(tables.present(paper.compare(number, table, stand_in=stand_in), caption=f"The paper's Table {number} beside this run", paper_task=t["paper_task"]))
+
+# %% [markdown]
+# ## Input resolution: which reading reproduces the paper's dense models
+#
+# The paper does not state the resolution its frozen ImageNet bases saw. Each task's
+# dense top-1 (mean over seeds) beside the paper's Tables 1 and 6, per input resolution
+# (`configs/paper-fidelity.toml` trains both readings of both tasks).
+
+# %%
+resolution = fidelity.resolution_check(index, tasks)
+if len(resolution):
+    display(resolution)
+    display(Markdown(fidelity.resolution_finding(resolution)))
 
 # %% [markdown]
 # ## Discussion

@@ -44,6 +44,7 @@ dataset = "digits"  # a name from cielib.data.available_datasets()
 model = "resnet50"  # a model with a frozen base: resnet50 or vgg19
 weights = "none"  # "none", "imagenet" (Keras cache) or a path to an .h5 file
 model_options = {}  # as the training runs pass them (the head's options do not matter)
+input_size = 0  # as the training runs: upsample the images to this size in the model (0: no)
 batch_size = 32  # the training runs' batch size
 seed = 0  # matters only without pretrained weights: a random base follows the seed
 run_dir = "runs/scratch/features-demo"  # where this run's outputs go
@@ -53,132 +54,94 @@ onednn = True  # TensorFlow's oneDNN kernels, as the training runs (the cache is
 
 # %%
 import os
-import time
-from pathlib import Path
+import resource
 
 import numpy as np
 import pandas as pd
 
 import cielib
-from cielib.keras import use_onednn
+from cielib.run_setup import start_run
 
-use_onednn(onednn)  # before TensorFlow is imported
+out = start_run(run_dir, threads=threads, seed=seed, onednn=onednn)  # before TensorFlow loads
 from cielib import data, features, models, runs  # noqa: E402
-from cielib.keras import configure_threads, seed_everything  # noqa: E402
-
-out = Path(run_dir)
-out.mkdir(parents=True, exist_ok=True)
-configure_threads(threads)
-seed_everything(seed)
 
 # %% [markdown]
 # ## The model, split into base and head
 #
 # The model is built exactly as a training run builds it (same seed, same call), then
 # cut right before its first trainable layer: the base is everything before (for the
-# paper's models, the frozen `keras.applications` network and its flattening or
-# pooling), the head the new dense layers.
+# paper's models, the upsampling to `input_size` if any, the frozen
+# `keras.applications` network and its flattening or pooling), the head the new dense
+# layers.
 
 # %%
 ds = data.load_dataset(dataset, data_dir=data_dir)
-spec = models.get_spec(model)
-input_shape = tuple(spec.default_input_shape or ds.image_shape)
-net = models.build_model(
-    model,
-    input_shape=input_shape,
-    n_classes=ds.n_classes,
-    weights=None if weights == "none" else weights,
-    **model_options,
-)
-base, head = features.split_frozen_base(net)
+net, prep = models.build_for(model, ds, weights=weights, input_size=input_size,
+                             model_options=model_options)
+base, head = models.split_frozen_base(net)
 base_params = models.count_params(base)
 print(f"{model}: base {base_params['total']:,} weights (all frozen) -> features "
       f"{base.output_shape[1:]}; head {models.count_params(head)['trainable']:,} trainable")
 
-
-def prep(x):
-    return data.preprocess(x, input_shape=input_shape, scaling=spec.preprocessing)
-
-
 # %% [markdown]
 # ## The activations
 #
-# Computed at the training batch size. Whether they are bit-for-bit what the whole
-# model computes while it trains depends on the CPU kernels: an image meets the base at
-# a different position of a different shuffled batch every epoch, and some kernels
-# round its activations differently there. The check below computes a few batches in
-# two orders and reports whether anything changed (with oneDNN,
-# `TF_ENABLE_ONEDNN_OPTS=1`, nothing did on the machine this was developed on).
+# Computed at the training batch size, a chunk of images at a time, and streamed to
+# disk: the cache can be larger than memory (VGG-19's activations of CIFAR upsampled to
+# 224x224 are 6.0 GB), and training runs read it memory-mapped. Whether the activations
+# are bit-for-bit what the whole model computes while it trains depends on the CPU
+# kernels: an image meets the base at a different position of a different shuffled
+# batch every epoch, and some kernels round its activations differently there. The
+# check below computes a few batches in two orders and reports whether anything
+# changed (with oneDNN, `TF_ENABLE_ONEDNN_OPTS=1`, nothing did on the machine this was
+# developed on).
 
 # %%
-t0 = time.perf_counter()
-x_train = prep(ds.x_train)
-x_test = prep(ds.x_test)
-prep_seconds = time.perf_counter() - t0
-invariance = features.batch_invariance(
-    base, x_train[: min(len(x_train), 3 * batch_size + 2)], batch_size=batch_size, seed=seed
-)
-t0 = time.perf_counter()
-f_train = features.compute_features(base, x_train, batch_size=batch_size)
-train_seconds = time.perf_counter() - t0
-t0 = time.perf_counter()
-f_test = features.compute_features(base, x_test, batch_size=batch_size)
-test_seconds = time.perf_counter() - t0
-del x_train, x_test
-invariance
+sample = prep(ds.x_train[: 3 * batch_size + 2])
+invariance = features.batch_invariance(base, sample, batch_size=batch_size, seed=seed)
+meta = {
+    "dataset": dataset,
+    "model": model,
+    "weights": weights,
+    "model_options": model_options,
+    "input_shape": list(net.input_shape[1:]),
+    "input_size": input_size,
+    "scaling": models.get_spec(model).preprocessing,
+    "batch_size": batch_size,
+    "seed": seed,
+    "base_fingerprint": features.fingerprint(base),
+    "base_name": base.name,
+    "data_source": ds.source,
+    "cielib_version": cielib.__version__,
+}
+stats = features.write_features(out, base=base, prep=prep, x_train=ds.x_train,
+                                y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
+                                batch_size=batch_size, meta=meta)
+print(invariance)
+pd.DataFrame(stats).T
 
 # %%
-feats = features.Features(
-    x_train=f_train,
-    y_train=ds.y_train,
-    x_test=f_test,
-    y_test=ds.y_test,
-    meta={
-        "dataset": dataset,
-        "model": model,
-        "weights": weights,
-        "model_options": model_options,
-        "input_shape": list(input_shape),
-        "scaling": spec.preprocessing,
-        "batch_size": batch_size,
-        "seed": seed,
-        "base_fingerprint": features.fingerprint(base),
-        "base_name": base.name,
-        "data_source": ds.source,
-        "cielib_version": cielib.__version__,
-    },
-)
-path = features.save_features(out / features.FEATURES_FILE, feats)
-pd.DataFrame(
-    {
-        split: {
-            "images": len(f),
-            "mean": float(f.mean()),
-            "std": float(f.std()),
-            "share of zeros": float(np.mean(f == 0)),
-        }
-        for split, f in (("train", f_train), ("test", f_test))
-    }
-).T
-
-# %%
+back = features.load_features(out, base=base, expect={"batch_size": batch_size})
+seconds = sum(s["seconds"] for s in stats.values())
 metrics = {
-    "n_train": int(len(f_train)),
-    "n_test": int(len(f_test)),
-    "feature_shape": list(feats.shape),
-    "feature_dtype": str(f_train.dtype),
-    "input_shape": list(input_shape),
-    "scaling": spec.preprocessing,
+    "n_train": int(len(back.x_train)),
+    "n_test": int(len(back.x_test)),
+    "feature_shape": list(back.shape),
+    "feature_dtype": str(back.x_train.dtype),
+    "input_shape": meta["input_shape"],
+    "input_size": input_size,
+    "scaling": meta["scaling"],
     "batch_size": batch_size,
     "base_params": int(base_params["total"]),
-    "base_fingerprint": feats.meta["base_fingerprint"],
-    "preprocess_seconds": prep_seconds,
-    "train_seconds": train_seconds,
-    "test_seconds": test_seconds,
-    "seconds": prep_seconds + train_seconds + test_seconds,
-    "images_per_s": (len(f_train) + len(f_test)) / (train_seconds + test_seconds),
-    "array_bytes": feats.nbytes,
-    "file_bytes": path.stat().st_size,
+    "base_fingerprint": meta["base_fingerprint"],
+    "train_seconds": stats["train"]["seconds"],
+    "test_seconds": stats["test"]["seconds"],
+    "seconds": seconds,
+    "images_per_s": (len(back.x_train) + len(back.x_test)) / seconds,
+    "array_bytes": back.nbytes,
+    "file_bytes": sum((out / f).stat().st_size for f in features.FEATURE_FILES.values()),
+    # the kernel's peak resident memory: the cache is streamed, so it stays bounded
+    "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     "batch_invariant": invariance["invariant"],
     "batch_invariance_max_abs_diff": invariance["max_abs_diff"],
     "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
@@ -190,10 +153,8 @@ metrics
 
 # %% tags=["assert"]
 # Sanity checks: a run that fails them is not marked done.
-back = features.load_features(out, base=base, expect={"batch_size": batch_size})
 assert back.x_train.shape == (len(ds.y_train), *base.output_shape[1:])
 assert back.x_test.shape == (len(ds.y_test), *base.output_shape[1:])
 assert back.x_train.dtype == np.float32 and back.x_test.dtype == np.float32
-assert np.isfinite(back.x_train).all() and np.isfinite(back.x_test).all()
 assert np.array_equal(back.y_train, ds.y_train) and np.array_equal(back.y_test, ds.y_test)
-assert float(back.x_train.std()) > 0, "every activation is the same: a dead base"
+assert stats["train"]["std"] > 0, "every activation is the same: a dead base"

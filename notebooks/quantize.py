@@ -61,16 +61,9 @@ out = Path(run_dir)
 out.mkdir(parents=True, exist_ok=True)
 configure_threads(threads)
 source = Path(source_dir)
-net = keras.models.load_model(source / "model.keras")
+net = keras.models.load_model(source / runs.MODEL)
 ds = data.load_dataset(dataset, data_dir=data_dir)
-spec = models.get_spec(model)
-input_shape = tuple(net.input_shape[1:])
-
-
-def prep(x):
-    return data.preprocess(x, input_shape=input_shape, scaling=spec.preprocessing)
-
-
+prep = models.preprocessor(model, net.input_shape[1:])
 display(Markdown(f"{', '.join(techniques)} from `{source.name}` ({model}, sparsity {sparsity:g}, seed {seed})"))
 
 # %% [markdown]
@@ -106,11 +99,11 @@ summary = {}
 for technique, blob in blobs.items():
     part = out / technique
     part.mkdir(exist_ok=True)
-    (part / "model.tflite").write_bytes(blob)
+    (part / runs.TFLITE_MODEL).write_bytes(blob)
     clf = quantize.TFLiteClassifier(blob, num_threads=threads)
     probs = clf.predict_proba(x_test, batch_size=256)
     runs.save_predictions(part / runs.PREDICTIONS, y_true=ds.y_test, y_pred=probs.argmax(axis=1), probs=probs)
-    size = sizes.file_sizes(part / "model.tflite")
+    size = sizes.file_sizes(part / runs.TFLITE_MODEL)
     metrics = {
         **evaluate.summary_metrics(ds.y_test, probs.argmax(axis=1), probs=probs, n_classes=ds.n_classes),
         "technique": technique, "tflite_bytes": size["bytes"], "tflite_gzip_bytes": size["gzip_bytes"],

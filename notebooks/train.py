@@ -41,19 +41,20 @@ batch_size = 64
 weights = "none"  # "none", "imagenet" (Keras cache) or a path to an .h5 file
 validation_fraction = 0.1  # share of the training images held out, stratified
 model_options = {}  # extra keyword arguments for the model builder (e.g. width)
+input_size = 0  # paper models: upsample the images to this size in the model (0: as they are)
 sparsity = 0.0  # 0.0 trains the dense baseline; > 0 prunes to that share of zeros
 prune_schedule = "polynomial"  # "polynomial" (cubic ramp) or "constant"
-prune_from = "scratch"  # "scratch": prune while training; "baseline": fine-tune the dense model
+prune_from = "scratch"  # "scratch": prune while training; "baseline": fine-tune the dense one
 prune_epochs = 0  # epochs of pruning (0: same as epochs)
 prune_ramp_fraction = 0.7  # share of the pruning steps over which sparsity ramps up
 prune_frequency = 0  # steps between mask updates (0: derived from the number of steps)
 prune_layers = "all"  # "all" prunable layers, or only "trainable" ones
 baseline_dir = None  # the dense run to fine-tune from, when prune_from is baseline
-features_dir = None  # a features run: train the head on the frozen base's cached activations
+features_dir = None  # a features run: train the head on the base's cached activations
 seed = 0
 run_dir = "runs/scratch/train-demo"  # where this run's outputs go
 data_dir = None  # where to look for CIFAR / full Fashion-MNIST (None: defaults)
-threads = 1  # TensorFlow intra- and inter-op threads: they change results, so part of the run id
+threads = 1  # TensorFlow intra- and inter-op threads: they change results (part of the run id)
 onednn = True  # TensorFlow's oneDNN kernels: on in every profile (they change results)
 sample_interval = 0.5  # seconds between hardware samples (GPU via NVML, else CPU)
 
@@ -64,42 +65,40 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import cielib
-from cielib.keras import use_onednn
+from cielib.run_setup import start_run
 
-use_onednn(onednn)  # before TensorFlow is imported
-from cielib import data, evaluate, features, figures, hardware, models, prune, runs, train  # noqa: E402
-from cielib.keras import configure_threads, keras, seed_everything  # noqa: E402
-
-out = Path(run_dir)
-out.mkdir(parents=True, exist_ok=True)
-configure_threads(threads)
-seed_everything(seed)
+out = start_run(run_dir, threads=threads, seed=seed, onednn=onednn)  # before TensorFlow loads
+from cielib import data, evaluate, figures, hardware, models, prune, runs, train  # noqa: E402
+from cielib.keras import keras  # noqa: E402
 
 # %% [markdown]
-# ## Data
+# ## Data and model
 #
-# Images arrive as `uint8` arrays in NHWC layout; a stratified validation split is drawn
-# from the training images with this run's seed, and `cielib.data.preprocess` turns them
-# into the model's input (padding or resizing, channels, scaling) in one place.
+# Images arrive as `uint8` arrays in NHWC layout; the model's preprocessing
+# (`cielib.models.preprocessor`: padding or resizing, channels, scaling) turns them into
+# its input in one place. A paper model with `input_size` upsamples them itself, as its
+# first layer. A stratified validation split is drawn from the training images with
+# this run's seed. With a features run, the frozen base's activations are cached, and
+# only the head (the model's own dense layers) trains on them: the same training, at a
+# fraction of the cost.
 
 # %%
 ds = data.load_dataset(dataset, data_dir=data_dir)
-spec = models.get_spec(model)
-input_shape = tuple(spec.default_input_shape or ds.image_shape)
-x_tr, y_tr, x_val, y_val = data.validation_split(
-    ds.x_train, ds.y_train, fraction=validation_fraction, seed=seed
-)
-
-
-def prep(x):
-    return data.preprocess(x, input_shape=input_shape, scaling=spec.preprocessing)
-
-
-print(f"{ds.name}: {len(x_tr)} train / {len(x_val)} validation / {len(ds.x_test)} test images, "
-      f"{ds.n_classes} classes, model input {input_shape}; source: {ds.source}")
+if sparsity > 0 and prune_from == "baseline":
+    net = keras.models.load_model(Path(baseline_dir) / runs.MODEL)
+    prep = models.preprocessor(model, net.input_shape[1:])
+else:
+    net, prep = models.build_for(model, ds, weights=weights, input_size=input_size,
+                                 model_options=model_options)
+n_params = models.count_params(net)
+fitting = train.inputs(net, ds, prep, validation_fraction=validation_fraction, seed=seed,
+                       batch_size=batch_size, features_dir=features_dir)
+print(f"{ds.name}: {len(fitting.y_train)} train / {len(fitting.y_val)} validation / "
+      f"{len(ds.x_test)} test images, {ds.n_classes} classes, model input "
+      f"{net.input_shape[1:]}; source: {ds.source}; training on {fitting.source}")
 
 # %% [markdown]
-# ## Model and training
+# ## Training
 #
 # A pruned run derives its schedule from the number of training steps (so the mask
 # updates really happen, and the last one lands on the target) and refuses one that
@@ -108,51 +107,24 @@ print(f"{ds.name}: {len(x_tr)} train / {len(x_val)} validation / {len(ds.x_test)
 # GPU, and every epoch and step is timed: the paper's efficiency evidence.
 
 # %%
-if sparsity > 0 and prune_from == "baseline":
-    net = keras.models.load_model(Path(baseline_dir) / "model.keras")
-else:
-    net = models.build_model(
-        model,
-        input_shape=input_shape,
-        n_classes=ds.n_classes,
-        weights=None if weights == "none" else weights,
-        **model_options,
-    )
-n_params = models.count_params(net)
-base = None
-if features_dir:  # the frozen base never changes: train the head on its cached activations
-    base, net = features.split_frozen_base(net)
-    cached = features.load_features(features_dir, base=base, expect={"batch_size": batch_size})
-    x_tr, y_tr, x_val, y_val = features.split_features(
-        cached.x_train, cached.y_train, fraction=validation_fraction, seed=seed)
-    prep_fit = np.asarray  # already the base's output
-    print(f"training the head on cached features {cached.shape} from {Path(features_dir).name}")
-else:
-    prep_fit = prep
-fit_epochs = epochs
-callbacks = []
+net = fitting.net
+fit_epochs = (prune_epochs or epochs) if sparsity > 0 else epochs
 pruning = None
 if sparsity > 0:
-    fit_epochs = prune_epochs or epochs
     pruning = prune.plan_schedule(
-        target_sparsity=sparsity,
-        steps_per_epoch=-(-len(x_tr) // batch_size),
-        epochs=fit_epochs,
-        kind=prune_schedule,
-        ramp_fraction=prune_ramp_fraction,
-        frequency=prune_frequency or None,
-    )
+        target_sparsity=sparsity, steps_per_epoch=-(-len(fitting.y_train) // batch_size),
+        epochs=fit_epochs, kind=prune_schedule, ramp_fraction=prune_ramp_fraction,
+        frequency=prune_frequency or None)
     net = prune.prune_model(net, pruning, layers=prune_layers)
-    callbacks = prune.callbacks()
     print(pruning)
 train.compile_model(net, optimizer=optimizer, learning_rate=learning_rate, momentum=momentum)
 sampler = hardware.Sampler(interval=sample_interval)
 timing = hardware.keras_callback(sampler, batch_size=batch_size)
 with sampler:
     history = train.fit(
-        net, prep_fit(x_tr), y_tr, x_val=prep_fit(x_val), y_val=y_val, epochs=fit_epochs,
-        batch_size=batch_size, callbacks=[*callbacks, timing],
-    )
+        net, fitting.x_train, fitting.y_train, x_val=fitting.x_val, y_val=fitting.y_val,
+        epochs=fit_epochs, batch_size=batch_size,
+        callbacks=[*(prune.callbacks() if pruning else []), timing])
 hw_summary = hardware.save(sampler, out)
 epochs_table = timing.epoch_table()
 epochs_table.to_csv(out / "epochs.csv", index=False)
@@ -160,16 +132,14 @@ history.to_csv(out / "history.csv", index=False)
 history.round(4)
 
 # %% [markdown]
-# The pruning wrappers are stripped, and the sparsity of the stripped model is measured
-# layer by layer: a run that misses its target by more than 0.01 fails here.
+# The pruning wrappers are stripped and the whole network is put back together (with
+# the cache: the frozen base under the trained head); it is what is saved, evaluated
+# and quantized. Its sparsity is measured layer by layer: a run that misses its target
+# by more than 0.01 fails here.
 
 # %%
+net = fitting.whole(prune.strip(net) if pruning else net)
 measured_sparsity = 0.0
-if pruning is not None:
-    net = prune.strip(net)
-if base is not None:  # base + trained head: the whole network is saved, evaluated, quantized
-    head = net
-    net = features.assemble(base, head)
 if pruning is not None:
     measured_sparsity = prune.check_sparsity(net, sparsity, tolerance=0.01, layers=prune_layers)
 layer_sparsity = prune.sparsity_report(net, layers=prune_layers)
@@ -191,15 +161,11 @@ plt.show()
 # images (otherwise it predicts them all): the predictions are the saved model's.
 
 # %%
-if base is not None:
-    assert np.array_equal(cached.y_test, ds.y_test), "the features run's test labels differ"
-    probs, predicted = features.predict_test(net, head, cached.x_test, prep(ds.x_test))
-else:
-    probs, predicted = train.predict_proba(net, prep(ds.x_test)), {"predictions_from": "whole network"}
+probs, predicted = fitting.predict_test(net, ds.x_test, ds.y_test)
 print(predicted)
 y_pred = probs.argmax(axis=1)
 runs.save_predictions(out / runs.PREDICTIONS, y_true=ds.y_test, y_pred=y_pred, probs=probs)
-size = prune.saved_sizes(net, out)  # model.keras without optimizer state, and its gzip size
+size = prune.save_model(net, out)  # runs.MODEL, without optimizer state; and its gzip size
 test_metrics = evaluate.summary_metrics(ds.y_test, y_pred, probs=probs, n_classes=ds.n_classes)
 metrics = {
     **test_metrics,
@@ -216,8 +182,8 @@ metrics = {
     "images_per_s": float(epochs_table["images_per_s"].median()),
     **{f"hw_{k}": v for k, v in hw_summary.items()},
     "epochs_run": int(len(history)),
-    "n_train": int(len(x_tr)),
-    "n_val": int(len(x_val)),
+    "n_train": int(len(fitting.y_train)),
+    "n_val": int(len(fitting.y_val)),
     "n_test": int(len(ds.x_test)),
     "n_classes": int(ds.n_classes),
     "class_names": list(ds.class_names),

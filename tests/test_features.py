@@ -11,6 +11,11 @@ without): with TensorFlow's default convolutions on an AVX2 CPU an image's activ
 change in their last bits with its position in a batch, and the two ways then differ
 by about 1e-7 (see ``cielib.features``).
 
+The worker's model upsamples its 16x16 input to 24x24 as its first layer (as a paper
+model with ``input_size`` does), so the equivalence covers resize -> cache -> head ->
+assemble, and the cached run reads its features memory-mapped through
+:class:`cielib.rows.Rows`.
+
 Run by hand: ``python tests/test_features.py features|train ...`` is the worker the
 tests start (see ``_worker``).
 """
@@ -30,25 +35,32 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # when run as a script (the worker)
     sys.path.insert(0, str(ROOT))
 
-from cielib import features  # noqa: E402
+from cielib import features, models  # noqa: E402
+from cielib.rows import Rows  # noqa: E402
 
 SEED = 3
 BATCH = 32
 EPOCHS = 2
 INPUT_SHAPE = (16, 16, 3)
 SPARSITY = 0.5
+UPSAMPLE = 24  # the worker's model resizes its 16x16 input to this, as its first layer
 
 
 # ------------------------------------------------------------------ tiny models
 
 
-def tiny_frozen(*, n_classes: int = 10, dropout: float = 0.25, seed: int = 0):
+def tiny_frozen(*, n_classes: int = 10, dropout: float = 0.25, seed: int = 0,
+                upsample: int = 0):
     """Two frozen convs (random init from the global seed, as a weights=None base),
-    then Flatten, Dense(24, relu), Dropout, Dense(n_classes, softmax)."""
+    then Flatten, Dense(24, relu), Dropout, Dense(n_classes, softmax); with
+    ``upsample``, a bilinear resize to ``upsample`` x ``upsample`` comes first."""
     from cielib.keras import keras
 
     inp = keras.Input(INPUT_SHAPE, name="input")
-    x = keras.layers.Conv2D(8, 3, activation="relu", name="block1_conv")(inp)
+    x = inp
+    if upsample:
+        x = keras.layers.Resizing(upsample, upsample, name="input_resize")(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="block1_conv")(x)
     x = keras.layers.MaxPooling2D(2, name="block1_pool")(x)
     x = keras.layers.Conv2D(16, 3, activation="relu", name="block2_conv")(x)
     base = keras.Model(inp, x)
@@ -82,7 +94,7 @@ def _images(n: int = 40, seed: int = 0) -> np.ndarray:
 
 def test_split_gives_a_base_and_a_head_that_compose_to_the_model():
     model = tiny_frozen()
-    base, head = features.split_frozen_base(model)
+    base, head = models.split_frozen_base(model)
     # The cut is right before the first trainable layer: Flatten belongs to the base.
     assert [layer.name for layer in base.layers][-1] == "head_flatten"
     assert base.output_shape == (None, 5 * 5 * 16)
@@ -98,8 +110,8 @@ def test_split_gives_a_base_and_a_head_that_compose_to_the_model():
 
 def test_assembled_model_is_the_original_layout_and_predicts_the_same():
     model = tiny_frozen()
-    base, head = features.split_frozen_base(model)
-    whole = features.assemble(base, head)
+    base, head = models.split_frozen_base(model)
+    whole = models.assemble(base, head)
     assert whole.name == "tiny"
     assert [layer.name for layer in whole.layers] == [layer.name for layer in model.layers]
     assert [w.name for w in whole.weights] == [w.name for w in model.weights]
@@ -109,36 +121,39 @@ def test_assembled_model_is_the_original_layout_and_predicts_the_same():
 
 
 def test_paper_models_split_after_their_pooling(tmp_path):
-    from cielib import models
-
-    for name, flat in (("vgg19", 512), ("resnet50", 2048)):
+    for name, flat, flat_224 in (("vgg19", 512, 7 * 7 * 512), ("resnet50", 2048, 2048)):
         model = models.build_model(name, input_shape=None, n_classes=10, seed=0)
-        base, head = features.split_frozen_base(model)
+        base, head = models.split_frozen_base(model)
         assert base.output_shape == (None, flat)
         assert [layer.name for layer in head.layers][1:] == ["fc1", "fc2", "predictions"]
-        assert len(features.assemble(base, head).layers) == len(model.layers)
+        assert len(models.assemble(base, head).layers) == len(model.layers)
+        # the upsampled reading: the model takes 32x32 images and resizes them itself
+        up = models.build_model(name, input_shape=None, n_classes=10, seed=0, input_size=224)
+        assert up.input_shape == (None, 32, 32, 3) and up.layers[1].name == models.INPUT_RESIZE
+        base, head = models.split_frozen_base(up)
+        assert base.output_shape == (None, flat_224) and models.INPUT_RESIZE in [
+            layer.name for layer in base.layers]
 
 
 def test_models_without_a_frozen_base_are_refused():
-    from cielib import models
     from cielib.keras import keras
 
     with pytest.raises(ValueError, match="no frozen base to cache: no layer with weights "
                                          "precedes the first trainable layer 'block1_conv1'"):
-        features.split_frozen_base(models.build_model("vgg_small", input_shape=(8, 8, 1),
+        models.split_frozen_base(models.build_model("vgg_small", input_shape=(8, 8, 1),
                                                       n_classes=3))
     with pytest.raises(ValueError, match=r"no frozen base to cache: the first layer\(s\) "
                                          "stem_conv.* have trainable weights"):
-        features.split_frozen_base(models.build_model("resnet_small", input_shape=(8, 8, 1),
+        models.split_frozen_base(models.build_model("resnet_small", input_shape=(8, 8, 1),
                                                       n_classes=3))
     inp = keras.Input((4,))
     flat_only = keras.Model(inp, keras.layers.Dense(2, name="d")(keras.layers.Flatten()(inp)))
     with pytest.raises(ValueError, match="no layer with weights precedes the first trainable layer 'd'"):
-        features.split_frozen_base(flat_only)
+        models.split_frozen_base(flat_only)
     frozen = tiny_frozen()
     frozen.trainable = False
     with pytest.raises(ValueError, match="no trainable layer at its end"):
-        features.split_frozen_base(frozen)
+        models.split_frozen_base(frozen)
 
 
 def test_a_pruned_base_is_refused_and_a_pruned_head_is_not():
@@ -146,8 +161,8 @@ def test_a_pruned_base_is_refused_and_a_pruned_head_is_not():
 
     plan = prune.plan_schedule(target_sparsity=0.5, steps_per_epoch=5, epochs=2)
     with pytest.raises(ValueError, match="has a pruned base .*block1_conv.*prune_layers='trainable'"):
-        features.split_frozen_base(prune.prune_model(tiny_frozen(), plan, layers="all"))
-    base, head = features.split_frozen_base(
+        models.split_frozen_base(prune.prune_model(tiny_frozen(), plan, layers="all"))
+    base, head = models.split_frozen_base(
         prune.prune_model(tiny_frozen(), plan, layers="trainable"))
     assert not base.trainable_weights
 
@@ -160,19 +175,19 @@ def test_a_random_layer_in_the_base_is_refused():
     x = keras.layers.GaussianNoise(0.1, name="noise")(x)
     model = keras.Model(inp, keras.layers.Dense(2, name="d")(x))
     with pytest.raises(ValueError, match=r"random layer\(s\) in its frozen base \(noise\)"):
-        features.split_frozen_base(model)
+        models.split_frozen_base(model)
 
 
 def test_assemble_refuses_a_wrapped_or_mismatched_head():
     from cielib import prune
 
-    base, head = features.split_frozen_base(tiny_frozen())
+    base, head = models.split_frozen_base(tiny_frozen())
     plan = prune.plan_schedule(target_sparsity=0.5, steps_per_epoch=5, epochs=2)
     with pytest.raises(ValueError, match="still wrapped for pruning.*strip"):
-        features.assemble(base, prune.prune_model(head, plan, layers="trainable"))
-    other_base, _ = features.split_frozen_base(_other_shape_model())
+        models.assemble(base, prune.prune_model(head, plan, layers="trainable"))
+    other_base, _ = models.split_frozen_base(_other_shape_model())
     with pytest.raises(ValueError, match=r"reads features of shape \(400,\).*outputs \(64,\)"):
-        features.assemble(other_base, head)
+        models.assemble(other_base, head)
 
 
 def _other_shape_model():
@@ -187,7 +202,7 @@ def test_pruning_the_head_shows_in_the_assembled_models_trainable_layers():
     from cielib import prune, train
 
     model = tiny_frozen(dropout=0.0)
-    base, head = features.split_frozen_base(model)
+    base, head = models.split_frozen_base(model)
     f = features.compute_features(base, _images(64), batch_size=16)
     y = np.arange(64) % 10
     plan = prune.plan_schedule(target_sparsity=0.7, steps_per_epoch=4, epochs=3, kind="constant")
@@ -195,7 +210,7 @@ def test_pruning_the_head_shows_in_the_assembled_models_trainable_layers():
     train.compile_model(pruned, optimizer="sgd", learning_rate=0.01)
     pruned.fit(f, y, batch_size=16, epochs=3, verbose=0, callbacks=prune.callbacks())
     stripped = prune.strip(pruned)
-    whole = features.assemble(base, stripped)
+    whole = models.assemble(base, stripped)
     on_head = prune.measured_sparsity(stripped, layers="trainable")
     assert abs(on_head - 0.7) <= 0.01
     assert prune.measured_sparsity(whole, layers="trainable") == on_head
@@ -206,7 +221,7 @@ def test_pruning_the_head_shows_in_the_assembled_models_trainable_layers():
 
 
 def test_compute_features_checks_its_input():
-    base, _ = features.split_frozen_base(tiny_frozen())
+    base, _ = models.split_frozen_base(tiny_frozen())
     with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
         features.compute_features(base, _images(), batch_size=0)
     with pytest.raises(ValueError, match=r"images of shape \(3, 8, 8, 3\) do not fit"):
@@ -217,7 +232,7 @@ def test_compute_features_checks_its_input():
 
 
 def test_batch_invariance_reports_a_comparison():
-    base, _ = features.split_frozen_base(tiny_frozen())
+    base, _ = models.split_frozen_base(tiny_frozen())
     out = features.batch_invariance(base, _images(20), batch_size=8)
     assert set(out) == {"invariant", "max_abs_diff", "n_images"} and out["n_images"] == 20
     assert out["invariant"] == (out["max_abs_diff"] == 0.0)
@@ -236,38 +251,35 @@ def _feats(n_train=12, n_test=5, dim=4, meta=None):
     )
 
 
-def test_features_round_trip_through_npz(tmp_path):
+def test_features_round_trip_memory_mapped(tmp_path):
     feats = _feats()
-    path = features.save_features(tmp_path / "run" / features.FEATURES_FILE, feats)
-    back = features.load_features(tmp_path / "run", expect={"dataset": "digits",
-                                                            "input_shape": (32, 32, 3)})
+    run = features.save_features(tmp_path / "run", feats)
+    back = features.load_features(run, expect={"dataset": "digits", "input_shape": (32, 32, 3)})
     for name in ("x_train", "y_train", "x_test", "y_test"):
         got, want = getattr(back, name), getattr(feats, name)
         assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert isinstance(back.x_train, np.memmap) and isinstance(back.x_test, np.memmap)
     assert back.meta == feats.meta and back.shape == (4,) and back.nbytes == feats.nbytes
-    with np.load(path, allow_pickle=False) as z:  # no pickle needed
-        assert set(z.files) == {"x_train", "y_train", "x_test", "y_test", "meta_json"}
+    assert sorted(p.name for p in run.iterdir()) == sorted(
+        [*features.FEATURE_FILES.values(), features.FEATURES_META])
 
 
 def test_features_are_checked_on_load(tmp_path):
-    path = features.save_features(tmp_path / "f.npz", _feats())
+    run = features.save_features(tmp_path / "f", _feats())
     with pytest.raises(features.FeaturesMismatchError, match="batch_size: features have 32, expected 64"):
-        features.load_features(path, expect={"batch_size": 64})
-    base, _ = features.split_frozen_base(tiny_frozen())
+        features.load_features(run, expect={"batch_size": 64})
+    base, _ = models.split_frozen_base(tiny_frozen())
     with pytest.raises(features.FeaturesMismatchError,
                        match=r"feature shape \(4,\) != base output \(400,\).*base weights differ"):
-        features.load_features(path, base=base)
-    with pytest.raises(FileNotFoundError, match="no features file"):
-        features.load_features(tmp_path / "nope.npz")
-    bad = _feats()
-    np.savez(tmp_path / "nan.npz", x_train=np.full((2, 4), np.nan, np.float32),
-             y_train=np.zeros(2, np.int64), x_test=bad.x_test, y_test=bad.y_test,
-             meta_json=np.array("{}"))
-    with pytest.raises(ValueError, match="x_train holds NaN"):
-        features.load_features(tmp_path / "nan.npz")
-    np.savez(tmp_path / "partial.npz", x_train=bad.x_train)
-    with pytest.raises(ValueError, match="not a features file, missing"):
-        features.load_features(tmp_path / "partial.npz")
+        features.load_features(run, base=base)
+    with pytest.raises(FileNotFoundError, match="no features run directory"):
+        features.load_features(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no features in"):
+        features.load_features(tmp_path / "empty")
+    (run / features.FEATURE_FILES["x_test"]).unlink()
+    with pytest.raises(ValueError, match="not a features run, missing.*x_test.npy"):
+        features.load_features(run)
 
 
 def test_features_refuse_wrong_dtypes_and_shapes(tmp_path):
@@ -281,8 +293,8 @@ def test_features_refuse_wrong_dtypes_and_shapes(tmp_path):
     with pytest.raises(ValueError, match=r"train features \(4,\) and test features \(3,\)"):
         features.Features(x_train=f.x_train, y_train=f.y_train, x_test=f.x_test[:, :3],
                           y_test=f.y_test)
-    with pytest.raises(ValueError, match="saved as .npz"):
-        features.save_features(tmp_path / "f.npy", f)
+    with pytest.raises(ValueError, match="run directory, got the file name 'f.npz'"):
+        features.save_features(tmp_path / "f.npz", f)
 
 
 def test_split_features_is_the_training_runs_split_of_the_images():
@@ -294,12 +306,14 @@ def test_split_features_is_the_training_runs_split_of_the_images():
     for seed in (0, 1):
         i_tr, y_tr, i_val, y_val = data.validation_split(x_img, y, fraction=0.2, seed=seed)
         f_tr, fy_tr, f_val, fy_val = features.split_features(feats, y, fraction=0.2, seed=seed)
+        assert isinstance(f_tr, Rows) and f_tr.array is feats, "a view: nothing is copied"
+        f_tr, f_val = np.asarray(f_tr), np.asarray(f_val)
         # Row k of the features is image k: the same images land on each side, in order.
         assert np.array_equal(f_tr[:, 0].astype(int), i_tr[:, 0, 0, 0] // 4)
         assert np.array_equal(f_val[:, 0].astype(int), i_val[:, 0, 0, 0] // 4)
         assert np.array_equal(fy_tr, y_tr) and np.array_equal(fy_val, y_val)
-    a = features.split_features(feats, y, fraction=0.2, seed=0)[2]
-    b = features.split_features(feats, y, fraction=0.2, seed=1)[2]
+    a = np.asarray(features.split_features(feats, y, fraction=0.2, seed=0)[2])
+    b = np.asarray(features.split_features(feats, y, fraction=0.2, seed=1)[2])
     assert not np.array_equal(a, b), "the split follows the training run's seed"
 
 
@@ -309,8 +323,8 @@ def test_predict_test_falls_back_to_the_whole_network_when_the_cache_disagrees()
     from cielib import train
 
     model = tiny_frozen()
-    base, head = features.split_frozen_base(model)
-    net = features.assemble(base, head, name="tiny")
+    base, head = models.split_frozen_base(model)
+    net = models.assemble(base, head, name="tiny")
     ds, prep = _digits()
     x_test = prep(ds.x_test)
     cached = features.compute_features(base, x_test, batch_size=BATCH)
@@ -321,6 +335,50 @@ def test_predict_test_falls_back_to_the_whole_network_when_the_cache_disagrees()
     assert np.array_equal(probs, whole)
     with pytest.raises(ValueError, match="cached_x_test has 3 images but x_test has"):
         features.predict_test(net, head, cached[:3], x_test)
+
+
+def test_fit_on_memory_mapped_rows_is_fit_on_the_array(tmp_path):
+    """The Rows reader keeps tf_keras' own shuffled order: same seed, same weights."""
+    from cielib import train
+    from cielib.keras import keras, seed_everything
+
+    rng = np.random.default_rng(0)
+    x = rng.random((100, 12), dtype=np.float32)
+    y = (np.arange(100) % 3).astype(np.int64)
+    np.save(tmp_path / "x.npy", x)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    results = []
+    for way in ("array", "rows"):
+        seed_everything(7)
+        inp = keras.Input((12,))
+        out = keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(8)(inp))
+        net = train.compile_model(keras.Model(inp, out), optimizer="sgd", learning_rate=0.1)
+        x_tr, y_tr, x_val, y_val = features.split_features(mapped, y, fraction=0.2, seed=1)
+        if way == "array":
+            x_tr, x_val = np.asarray(x_tr), np.asarray(x_val)
+        history = train.fit(net, x_tr, y_tr, x_val=x_val, y_val=y_val, epochs=3, batch_size=16)
+        results.append((net.get_weights(), history["val_loss"].to_numpy(),
+                         train.predict_proba(net, x_val, batch_size=8)))
+    (w_a, h_a, p_a), (w_r, h_r, p_r) = results
+    assert all(np.array_equal(a, b) for a, b in zip(w_a, w_r))
+    assert np.array_equal(h_a, h_r) and np.array_equal(p_a, p_r)
+
+
+@pytest.mark.slow
+def test_streamed_features_keep_memory_bounded_as_images_grow(tmp_path):
+    """The features stage on synthetic CIFAR-shaped images upsampled in the model: its
+    peak memory (a fresh process's max RSS) barely moves from N to 4N images, while the
+    cache it writes (and an in-memory cache would hold) grows by 3N rows."""
+    n = 200
+    peaks, sizes = {}, {}
+    for k in (n, 4 * n):
+        out = tmp_path / f"n{k}"
+        _run("stream", str(k), str(out))
+        peaks[k] = json.loads((out / "peak.json").read_text())["peak_rss_bytes"]
+        sizes[k] = (out / features.FEATURE_FILES["x_train"]).stat().st_size
+    in_memory_growth = sizes[4 * n] - sizes[n]
+    assert in_memory_growth > 150 * 2**20, "the test would prove little"
+    assert peaks[4 * n] - peaks[n] < in_memory_growth / 3, (peaks, sizes)
 
 
 def test_fingerprint_tracks_the_weights():
@@ -386,7 +444,7 @@ def test_gpu_check_run_plumbing_with_a_planted_nvml(monkeypatch):
 
 
 def _worker(argv: list[str]) -> None:
-    """``features OUT.npz`` or ``train WAY SPARSITY FEATURES.npz OUT.npz``.
+    """``features RUN_DIR`` or ``train WAY SPARSITY FEATURES_RUN_DIR OUT.npz``.
 
     Mirrors the notebooks: threads and seed first, then build, then train.
     """
@@ -395,30 +453,32 @@ def _worker(argv: list[str]) -> None:
 
     configure_threads(1)
     seed_everything(SEED)
-    ds, prep = _digits()
-    model = tiny_frozen()
+    from cielib import data
+
     mode = argv[0]
-    if mode == "features":
-        base, _ = features.split_frozen_base(model)
-        feats = features.Features(
-            x_train=features.compute_features(base, prep(ds.x_train), batch_size=BATCH),
-            y_train=ds.y_train,
-            x_test=features.compute_features(base, prep(ds.x_test), batch_size=BATCH),
-            y_test=ds.y_test,
+    if mode == "stream":
+        return _stream(int(argv[1]), Path(argv[2]))
+    ds, prep = _digits()
+    model = tiny_frozen(upsample=UPSAMPLE)
+    if mode == "features":  # streamed in chunks of 2 batches, as the features notebook
+        base, _ = models.split_frozen_base(model)
+        features.write_features(
+            argv[1], base=base, prep=prep, x_train=ds.x_train, y_train=ds.y_train,
+            x_test=ds.x_test, y_test=ds.y_test, batch_size=BATCH,
             meta={"base_fingerprint": features.fingerprint(base), "batch_size": BATCH},
-        )
-        features.save_features(argv[1], feats)
+            chunk_bytes=2 * BATCH * 4 * int(np.prod(base.output_shape[1:])))
         return
     way, sparsity, feats_path, out = argv[1], float(argv[2]), argv[3], argv[4]
-    if way == "whole":
+    if way == "whole":  # in-memory images, tf_keras' own array reading
         net = model
-        x_tr, y_tr, x_val, y_val = features.split_features(
+        x_tr, y_tr, x_val, y_val = data.validation_split(
             prep(ds.x_train), ds.y_train, fraction=0.1, seed=SEED)
-    else:
-        base, net = features.split_frozen_base(model)
+    else:  # memory-mapped features, read as Rows
+        base, net = models.split_frozen_base(model)
         feats = features.load_features(feats_path, base=base, expect={"batch_size": BATCH})
         x_tr, y_tr, x_val, y_val = features.split_features(
             feats.x_train, feats.y_train, fraction=0.1, seed=SEED)
+        assert isinstance(x_tr, Rows) and isinstance(feats.x_train, np.memmap)
     callbacks = []
     if sparsity:
         plan = prune.plan_schedule(target_sparsity=sparsity,
@@ -432,8 +492,8 @@ def _worker(argv: list[str]) -> None:
     head_sparsity = prune.measured_sparsity(net, layers="trainable") if sparsity else 0.0
     if way == "cached":  # as the train notebook: the head on the cached test features, checked
         head = net
-        net = features.assemble(base, head, name="tiny")
-        probs, predicted = features.predict_test(net, head, feats.x_test, prep(ds.x_test))
+        net = models.assemble(base, head, name="tiny")
+        probs, predicted = features.predict_test(net, head, Rows(feats.x_test), prep(ds.x_test))
     else:
         probs, predicted = train.predict_proba(net, prep(ds.x_test)), {}
     np.savez(
@@ -449,6 +509,30 @@ def _worker(argv: list[str]) -> None:
     )
 
 
+def _stream(n: int, out: Path) -> None:
+    """Stream the features of ``n`` synthetic 32x32x3 images, upsampled to 96x96 in the
+    model (a 96x96x8 map per image, 288 KiB), in 8 MiB chunks; write the peak RSS."""
+    import resource
+
+    from cielib import data
+    from cielib.keras import keras
+
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Resizing(96, 96, name="input_resize")(inp)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="conv", trainable=False)(x)
+    x = keras.layers.Flatten()(x)
+    net = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="predictions")(x))
+    base, _ = models.split_frozen_base(net)
+    images = np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(n, dtype=np.int64) % 10
+    features.write_features(
+        out, base=base, prep=lambda x: data.preprocess(x, input_shape=(32, 32, 3)),
+        x_train=images, y_train=labels, x_test=images[:16], y_test=labels[:16],
+        batch_size=BATCH, meta={}, chunk_bytes=8 * 2**20)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    (out / "peak.json").write_text(json.dumps({"peak_rss_bytes": peak}))
+
+
 def _run(*args: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": "", "TF_ENABLE_ONEDNN_OPTS": os.environ.get("ONEDNN", "1")}
     result = subprocess.run(
@@ -460,7 +544,7 @@ def _run(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def feature_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("features") / "features.npz"
+    path = tmp_path_factory.mktemp("features") / "run"
     _run("features", str(path))
     return path
 

@@ -285,3 +285,33 @@ def test_base_model_needs_a_paper_model():
     model = models.build_model("vgg_small", input_shape=(8, 8, 1), n_classes=10)
     with pytest.raises(ValueError, match="no pretrained base"):
         models.base_model(model)
+
+
+def test_input_size_upsamples_inside_the_model_and_only_for_pretrained_bases():
+    from cielib import data
+
+    net = models.build_model("resnet50", input_shape=None, n_classes=3, seed=0, input_size=64)
+    assert net.input_shape == (None, 32, 32, 3)  # the data stay 32x32
+    assert net.get_layer(models.INPUT_RESIZE).output_shape == (None, 64, 64, 3)
+    assert net.get_layer("conv5_block3_out").output_shape == (None, 2, 2, 2048)  # 64 / 32
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    probs = net.predict(data.preprocess(x, input_shape=(32, 32, 3), scaling="caffe"), verbose=0)
+    assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    same = models.build_model("resnet50", input_shape=None, n_classes=3, seed=0, input_size=32)
+    assert models.INPUT_RESIZE not in [layer.name for layer in same.layers]  # nothing to resize
+    with pytest.raises(ValueError, match="input_size=64 upsamples the input of a pretrained base"):
+        models.build_model("vgg_small", input_shape=(8, 8, 1), n_classes=3, input_size=64)
+    with pytest.raises(ValueError, match="input_size must be 0 .* or an int >= 32"):
+        models.build_model("vgg19", input_shape=None, n_classes=3, input_size=16)
+
+
+def test_build_for_gives_the_model_and_its_preprocessing():
+    from cielib import data
+
+    ds = data.load_dataset("digits")
+    net, prep = models.build_for("vgg_small", ds)
+    x = prep(ds.x_test[:4])
+    assert x.shape == (4, *ds.image_shape) and x.dtype == np.float32
+    assert net.input_shape[1:] == ds.image_shape and net.output_shape == (None, ds.n_classes)
+    assert np.array_equal(x, data.preprocess(ds.x_test[:4], input_shape=ds.image_shape,
+                                             scaling="unit"))

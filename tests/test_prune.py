@@ -331,8 +331,8 @@ def test_all_layers_masks_frozen_kernels_too():
 def test_sparse_model_compresses_far_better_than_dense_twin(tmp_path):
     wrapped, stripped, _ = trained("polynomial", 0.9)
     dense = fit(tiny_model())  # compiled: its optimizer state must not be saved
-    s = prune.saved_sizes(wrapped, tmp_path / "sparse")  # stripped on the way
-    d = prune.saved_sizes(dense, tmp_path / "dense")
+    s = prune.save_model(wrapped, tmp_path / "sparse")  # stripped on the way
+    d = prune.save_model(dense, tmp_path / "dense")
     assert (tmp_path / "sparse" / "model.keras").is_file()
     # Zeros are stored like any float: raw files are about the same size ...
     assert s["model_bytes"] == pytest.approx(d["model_bytes"], rel=0.1)

@@ -38,26 +38,41 @@ registry and :func:`build_model` live here. Import from ``cielib.models``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from cielib.checks import check_choice, is_int
 from cielib.models._parts import PREDICTIONS, ModelSpec, check_input_shape
-from cielib.models.paper import build_resnet50, build_vgg19, base_model, imagenet_weights_path, keras_cache_dir
+from cielib.models.paper import (
+    INPUT_RESIZE,
+    build_resnet50,
+    build_vgg19,
+    base_model,
+    imagenet_weights_path,
+    keras_cache_dir,
+)
 from cielib.models.small import build_resnet_small, build_vgg_small
+from cielib.models.surgery import assemble, split_frozen_base
 
 __all__ = [
+    "INPUT_RESIZE",
     "MODELS",
     "ModelSpec",
+    "assemble",
     "available_models",
     "base_model",
+    "build_for",
     "build_model",
     "count_params",
     "get_spec",
     "imagenet_weights_path",
+    "input_shape_for",
     "keras_cache_dir",
+    "preprocessor",
+    "split_frozen_base",
 ]
 
 
@@ -133,6 +148,7 @@ def build_model(
     dense_units: int | Sequence[int] | None = None,
     dropout: float | None = None,
     seed: int | None = None,
+    input_size: int = 0,
     **options: Any,
 ):
     """Build an uncompiled classifier that outputs softmax probabilities.
@@ -161,6 +177,11 @@ def build_model(
             builds the same model whatever the global state. The random init of a
             paper model's base (``weights=None``) follows the global seed instead:
             call ``cielib.keras.seed_everything`` first, as the training code does.
+        input_size: Paper models only: the resolution the pretrained base sees. ``0``
+            (default) feeds the images at ``input_shape``; ``224`` upsamples them
+            (bilinear, the model's first layer ``input_resize``) to 224x224, the
+            resolution the ImageNet bases were trained at. The model still takes
+            ``input_shape`` images, so data, quantization and analyses are unchanged.
         **options: Architecture options of quick models (``ModelSpec.options``):
             vgg_small ``width`` (16), ``blocks`` (2); resnet_small ``width`` (16),
             ``blocks_per_stage`` (1).
@@ -177,6 +198,13 @@ def build_model(
         raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
     if seed is not None and (not is_int(seed) or seed < 0):
         raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+    if not is_int(input_size) or input_size < 0 or (input_size and input_size < spec.min_input_size):
+        raise ValueError(f"input_size must be 0 (the input as it is) or an int >= "
+                         f"{spec.min_input_size} for {name!r}, got {input_size!r}")
+    if input_size and not spec.supports_imagenet:
+        raise ValueError(f"input_size={input_size!r} upsamples the input of a pretrained base; "
+                         f"{name!r} has none (allowed for: "
+                         f"{', '.join(n for n, s in MODELS.items() if s.supports_imagenet)})")
     allowed = dict(spec.options)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
@@ -194,8 +222,49 @@ def build_model(
         dense_units=dense_units,
         dropout=dropout,
         seed=seed,
+        **({"input_size": int(input_size)} if input_size else {}),
         **options,
     )
+
+
+def input_shape_for(name: str, image_shape: Sequence[int]) -> tuple[int, int, int]:
+    """The input shape ``name`` takes for images of ``image_shape``: the model's own
+    default (the paper models': 32x32x3), else the images' shape."""
+    return tuple(get_spec(name).default_input_shape or image_shape)  # type: ignore[return-value]
+
+
+def preprocessor(name: str, input_shape: Sequence[int]) -> Callable[[np.ndarray], np.ndarray]:
+    """The one preprocessing of ``name``'s input: ``uint8`` images to ``float32``
+    ``input_shape`` arrays with the model's scaling (:func:`cielib.data.preprocess`)."""
+    from cielib import data
+
+    return partial(data.preprocess, input_shape=tuple(input_shape),
+                   scaling=get_spec(name).preprocessing)
+
+
+def build_for(name: str, dataset: Any, *, weights: str = "none", input_size: int = 0,
+              model_options: dict[str, Any] | None = None
+              ) -> tuple[Any, Callable[[np.ndarray], np.ndarray]]:
+    """A task's model for ``dataset`` and the preprocessing of its images.
+
+    What the training and features runs both do, so that they build the very same
+    model (same call, same order of random draws after the run's seed).
+
+    Args:
+        name: One of :func:`available_models`.
+        dataset: A :class:`cielib.data.Dataset` (its image shape and class count).
+        weights: As the profiles write it: ``"none"``, ``"imagenet"`` or a path.
+        input_size: See :func:`build_model`.
+        model_options: Further keyword arguments of :func:`build_model`.
+
+    Returns:
+        ``(model, prep)``: the uncompiled model, and ``prep(uint8 images)`` giving its input.
+    """
+    input_shape = input_shape_for(name, dataset.image_shape)
+    net = build_model(name, input_shape=input_shape, n_classes=dataset.n_classes,
+                      weights=None if weights == "none" else weights, input_size=input_size,
+                      **(model_options or {}))
+    return net, preprocessor(name, input_shape)
 
 
 def count_params(model) -> dict[str, int]:

@@ -14,6 +14,8 @@ from cielib import keras as _lazy  # tf_keras only inside functions: importing s
 from cielib.models._parts import PREDICTIONS, check_dense_units, check_dropout, dense_head, Seeder
 
 
+#: Name of the layer that upsamples the images to the model's ``input_size``.
+INPUT_RESIZE = "input_resize"
 #: Name of the first head layer of a paper model (everything before it is the base).
 _HEAD_START = ("head_flatten", "head_pool")
 
@@ -140,6 +142,7 @@ def _build_paper_model(
     dense_units: Any = None,
     dropout: Any = None,
     seed: int | None = None,
+    input_size: int = 0,
 ):
     dense_units = check_dense_units(dense_units, (512, 256))
     dropout = check_dropout(dropout, 0.0, dense_units)
@@ -152,10 +155,19 @@ def _build_paper_model(
     keras = _lazy.keras
     app = getattr(keras.applications, _APP_NAMES[name])
     # The local file goes straight to the constructor, so Keras never downloads.
+    inputs = None
+    size = (input_size, input_size) if input_size else tuple(input_shape[:2])
+    if size != tuple(input_shape[:2]):
+        # The stated input resolution (README, "input resolution"): the images are
+        # upsampled inside the model, as its first layer, so the data stay at their own
+        # size everywhere else (the features stage, quantization, the CIE gallery).
+        inputs = keras.Input(input_shape, name="input_image")
+        resized = keras.layers.Resizing(*size, interpolation="bilinear", name=INPUT_RESIZE)(inputs)
     base = app(
         include_top=False,
         weights=str(path) if kind == "imagenet" else None,
-        input_shape=input_shape,
+        input_shape=(*size, input_shape[2]),
+        input_tensor=None if inputs is None else resized,
     )
     for layer in base.layers:
         layer.trainable = False

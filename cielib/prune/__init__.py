@@ -43,7 +43,7 @@ Why a pruned model is slower to train, not faster (see
 weights on every step, the mask update sorts each kernel's magnitudes (``top_k``
 over all weights) on update steps, and there are no sparse kernels, so zeros cost
 as much compute as any other value. Pruning pays off in size only once the file is
-compressed (:func:`saved_sizes`).
+compressed (:func:`save_model` reports both sizes).
 
 The package has three parts: :mod:`cielib.prune.schedule` (plans: arithmetic on steps,
 no TensorFlow), :mod:`cielib.prune.wrap` (tfmot's wrappers on and off) and
@@ -60,7 +60,7 @@ from cielib.prune.measure import (
     SparsityError,
     check_sparsity,
     measured_sparsity,
-    saved_sizes,
+    save_model,
     sparsity_report,
 )
 from cielib.prune.schedule import (
@@ -83,7 +83,7 @@ __all__ = [
     "measured_sparsity",
     "plan_schedule",
     "prune_model",
-    "saved_sizes",
+    "save_model",
     "sparsity_report",
     "strip",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cielib import sizes
+from cielib import runs, sizes
 from cielib.checks import check_choice, is_real
 from cielib.prune.schedule import LAYERS
 from cielib.prune._tfmot import is_trainable_weight, registry_weights, sparsity_api, walk
@@ -161,8 +161,10 @@ def _without_optimizer(model: Any) -> Any:
     return copy
 
 
-def saved_sizes(model: Any, directory: str | Path) -> dict[str, int]:
-    """Save the stripped model as ``directory/model.keras`` and report its size.
+def save_model(model: Any, directory: str | Path) -> dict[str, int]:
+    """Save the trained model as ``directory/model.keras`` (``runs.MODEL``); its sizes.
+
+    This writes a training run's main artifact, the model that is quantized later.
 
     Pruning leaves tensors dense (zeros are stored like any float), so the raw file
     is as big as the dense model's; only compression cashes the zeros in, hence the
@@ -179,7 +181,7 @@ def saved_sizes(model: Any, directory: str | Path) -> dict[str, int]:
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "model.keras"
+    path = directory / runs.MODEL
     _without_optimizer(strip(model)).save(path)
     s = sizes.file_sizes(path, level=9)
     return {"model_bytes": s["bytes"], "gzip_bytes": s["gzip_bytes"]}
