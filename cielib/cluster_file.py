@@ -7,6 +7,7 @@ not import Dask.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -257,9 +258,6 @@ def check_address(address: str | None, *, where: str) -> None:
                                  "tcp://HOST:PORT or tls://HOST:PORT")
 
 
-# The old private name, until cielib.dask_executor imports check_address.
-_check_address = check_address
-
 
 def slurm_cluster(spec: ClusterSpec) -> Any:
     """A ``dask_jobqueue.SLURMCluster`` from a validated spec (no job is submitted yet).
@@ -300,3 +298,37 @@ def _shell_quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
+
+
+def local_cluster(*, jobs: int, gpus: int = 0) -> Any:
+    """A LocalCluster of ``jobs`` one-thread worker processes listening on 127.0.0.1 only.
+
+    With ``gpus`` > 0 the first ``gpus`` workers each get one GPU (``CUDA_VISIBLE_DEVICES``)
+    and the ``GPU`` resource; the others see no GPU.
+    """
+    from distributed import LocalCluster
+
+    common = dict(threads_per_worker=1, processes=True, host="127.0.0.1",
+                  dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                  scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES})
+    if not gpus:
+        return LocalCluster(n_workers=jobs, **common)
+    devices = (visible_devices() or [str(i) for i in range(gpus)])[:min(gpus, jobs)]
+    if len(devices) < min(gpus, jobs):
+        raise ClusterConfigError(f"gpus = {gpus} but CUDA_VISIBLE_DEVICES lists only {devices}")
+    cluster = LocalCluster(n_workers=0, **common)
+    template = cluster.new_spec
+    for i in range(jobs):
+        options = dict(template["options"])
+        if i < len(devices):
+            options.update(resources={GPU_RESOURCE: 1}, env={"CUDA_VISIBLE_DEVICES": devices[i]})
+        else:
+            options.update(env={"CUDA_VISIBLE_DEVICES": ""})
+        cluster.worker_spec[f"worker-{i}"] = {"cls": template["cls"], "options": options}
+    cluster.scale(jobs)
+    return cluster
+
+
+def visible_devices() -> list[str]:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return [d.strip() for d in env.split(",") if d.strip()] if env else []

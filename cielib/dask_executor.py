@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
-import logging
 import os
 import platform
 import secrets
@@ -34,8 +33,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cielib import execute, paths, runs
-from cielib.cluster_file import (ALLOWED_FAILURES, GPU_RESOURCE, ClusterConfigError, _check_address,
-                                 load_cluster_file, slurm_cluster)
+from cielib.cluster_file import (GPU_RESOURCE, ClusterConfigError, check_address,
+                                 load_cluster_file, local_cluster, slurm_cluster)
 
 STORE_ID = ".store-id"  # a token in runs/: a worker that reads another one sees another store
 _PROBE_PREFIX = ".probe-"
@@ -409,7 +408,7 @@ def make_dask_executor(
     """
     spec = load_cluster_file(cluster_file) if cluster_file else None
     if scheduler is not None:
-        _check_address(scheduler, where="--scheduler")
+        check_address(scheduler, where="--scheduler")
         if spec is not None and spec.kind != "scheduler":
             raise ClusterConfigError(
                 f"--scheduler {scheduler} and a kind = {spec.kind!r} cluster file exclude each other; "
@@ -475,37 +474,3 @@ def make_dask_executor(
         ex.shutdown()
         raise
     return ex
-
-
-def local_cluster(*, jobs: int, gpus: int = 0) -> Any:
-    """A LocalCluster of ``jobs`` one-thread worker processes listening on 127.0.0.1 only.
-
-    With ``gpus`` > 0 the first ``gpus`` workers each get one GPU (``CUDA_VISIBLE_DEVICES``)
-    and the ``GPU`` resource; the others see no GPU.
-    """
-    from distributed import LocalCluster
-
-    common = dict(threads_per_worker=1, processes=True, host="127.0.0.1",
-                  dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-                  scheduler_kwargs={"allowed_failures": ALLOWED_FAILURES})
-    if not gpus:
-        return LocalCluster(n_workers=jobs, **common)
-    devices = (_visible_devices() or [str(i) for i in range(gpus)])[:min(gpus, jobs)]
-    if len(devices) < min(gpus, jobs):
-        raise ClusterConfigError(f"gpus = {gpus} but CUDA_VISIBLE_DEVICES lists only {devices}")
-    cluster = LocalCluster(n_workers=0, **common)
-    template = cluster.new_spec
-    for i in range(jobs):
-        options = dict(template["options"])
-        if i < len(devices):
-            options.update(resources={GPU_RESOURCE: 1}, env={"CUDA_VISIBLE_DEVICES": devices[i]})
-        else:
-            options.update(env={"CUDA_VISIBLE_DEVICES": ""})
-        cluster.worker_spec[f"worker-{i}"] = {"cls": template["cls"], "options": options}
-    cluster.scale(jobs)
-    return cluster
-
-
-def _visible_devices() -> list[str]:
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return [d.strip() for d in env.split(",") if d.strip()] if env else []

@@ -134,21 +134,21 @@ def make_plan(opts: Options, *, runs_dir: Path) -> planning.Plan:
 def build_report(plan: planning.Plan, runs_dir: Path, index) -> Path | None:
     """Build the report unless the one on disk was built from the same inputs.
 
-    The report is keyed by what it reads (:func:`cielib.report.report_key`): the
+    The report is keyed by what it reads (:func:`cielib.report_key.report_key`): the
     analysis runs it shows, the run table, the code that renders it and the profile's
     setup text. A rerun that changed none of them says so and rebuilds nothing.
     """
-    from cielib import report, report_contents
+    from cielib import report_contents, report_key
 
     target = report_contents.TARGETS[plan.kind](plan, runs_dir, index)
-    key = report.report_key(target.parts, title=target.title, index=target.index)
-    if target.has_content() and report.is_up_to_date(target.out, key):
+    key = report_key.report_key(target.parts, title=target.title, index=target.index)
+    if target.has_content() and report_key.is_up_to_date(target.out, key):
         print(f"report: up to date (nothing it reads changed): {target.out}")
         return target.out
     built = report_contents.render(target)
     if built is not None:
         files = [f.name for f in (built, built.with_suffix(".pdf")) if f.is_file()]
-        report.remember_key(built, key, files=files)
+        report_key.remember_key(built, key, files=files)
     return built
 
 

@@ -249,7 +249,7 @@ def test_refuses_workers_that_cannot_see_the_store_or_run_another_checkout(tmp_p
     seen, blind = tmp_path / "client_cwd", tmp_path / "elsewhere"
     seen.mkdir(), blind.mkdir()
     monkeypatch.chdir(blind)
-    cluster = dx.local_cluster(jobs=1)
+    cluster = clf.local_cluster(jobs=1)
     monkeypatch.chdir(seen)
     cluster.scale(2)
     from distributed import Client

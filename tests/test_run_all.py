@@ -106,7 +106,7 @@ def test_tiny_profile_end_to_end_then_cached(tiny_run):
 
 
 def test_the_report_key_follows_what_the_report_reads(tmp_path):
-    from cielib import report
+    from cielib import report, report_key
 
     run = tmp_path / "runs" / "results" / "abc123"
     run.mkdir(parents=True)
@@ -114,26 +114,26 @@ def test_the_report_key_follows_what_the_report_reads(tmp_path):
     sections = [report.Section("Setup", markdown="profile tiny"),
                 report.Section("Task", notebooks=[run / "executed.ipynb"])]
     index = pd.DataFrame({"run_id": ["abc123"], "stage": ["results"]})
-    key = report.report_key(sections, title="T", index=index)
-    assert key == report.report_key(sections, title="T", index=index)  # stable
+    key = report_key.report_key(sections, title="T", index=index)
+    assert key == report_key.report_key(sections, title="T", index=index)  # stable
     changed = [
-        report.report_key(sections, title="T", index=index.assign(run_id=["abc124"])),
-        report.report_key([sections[0], report.Section("Task", notebooks=[])], title="T", index=index),
-        report.report_key([report.Section("Setup", markdown="profile other"), sections[1]],
+        report_key.report_key(sections, title="T", index=index.assign(run_id=["abc124"])),
+        report_key.report_key([sections[0], report.Section("Task", notebooks=[])], title="T", index=index),
+        report_key.report_key([report.Section("Setup", markdown="profile other"), sections[1]],
                           title="T", index=index),
     ]
     (run / "DONE").write_text('{"seconds": 2}')  # the run was redone (--force)
-    changed.append(report.report_key(sections, title="T", index=index))
+    changed.append(report_key.report_key(sections, title="T", index=index))
     assert key not in changed and len(set(changed)) == len(changed)
 
     out = tmp_path / "report" / "report.html"
-    assert not report.is_up_to_date(out, key)
+    assert not report_key.is_up_to_date(out, key)
     out.parent.mkdir()
     out.write_text("<html>")
-    report.remember_key(out, key, files=["report.html", "report.pdf"])
-    assert not report.is_up_to_date(out, key)  # the PDF it was built with is gone
-    report.remember_key(out, key, files=["report.html"])
-    assert report.is_up_to_date(out, key) and not report.is_up_to_date(out, changed[0])
+    report_key.remember_key(out, key, files=["report.html", "report.pdf"])
+    assert not report_key.is_up_to_date(out, key)  # the PDF it was built with is gone
+    report_key.remember_key(out, key, files=["report.html"])
+    assert report_key.is_up_to_date(out, key) and not report_key.is_up_to_date(out, changed[0])
 
 
 def test_declared_parameters_are_cached_by_source_hash(tmp_path, monkeypatch):
