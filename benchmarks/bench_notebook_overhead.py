@@ -20,7 +20,7 @@ from pathlib import Path
 
 from _common import machine_info, write_result
 
-from cielib import notebooks
+from cielib import notebook_source
 
 CELLS = {
     "empty": "pass",
@@ -42,7 +42,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         sources = {k: _write_nb(tmp, k, v) for k, v in CELLS.items()}
-        sources["train_nb"] = notebooks.notebook_path("train")
+        sources["train_nb"] = notebook_source.notebook_path("train")
         for i in range(args.repeats):  # interleaved, so drift hits every variant alike
             for name, src in sources.items():
                 out = tmp / f"{name}-{i}"
@@ -51,7 +51,7 @@ def main() -> None:
                 if name == "train_nb":
                     params.update(epochs=1, dataset="digits")
                 start = time.perf_counter()
-                notebooks.execute(src, output=out / "executed.ipynb", parameters=params, cwd=out)
+                notebook_source.execute(src, output=out / "executed.ipynb", parameters=params, cwd=out)
                 results[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in results.items()}
     report = {

@@ -20,7 +20,7 @@ from cielib import compression, paths
 from cielib.keras import ONEDNN
 from cielib.data import DATASETS
 from cielib.models import MODELS
-from cielib.paper import PAPER_TASKS
+from cielib.paper_tables import PAPER_TASKS
 from cielib.prune import LAYERS as PRUNE_LAYERS
 from cielib.prune import SCHEDULES as PRUNE_SCHEDULES
 from cielib.train import OPTIMIZERS

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from cielib import notebooks, runs, store
+from cielib import notebook_source, runs, store
 from cielib.cluster_file import ClusterConfigError
 
 
@@ -76,8 +76,8 @@ def run_spec(spec: runs.RunSpec, runs_dir: str, *, kernel_server: str | None = N
         runs.write_json(tmp / runs.PARAMS, spec.identity())
         try:
             with _stderr_to(tmp / "kernel.log"):
-                notebooks.execute(
-                    notebooks.notebook_path(spec.notebook),
+                notebook_source.execute(
+                    notebook_source.notebook_path(spec.notebook),
                     output=tmp / runs.EXECUTED,
                     parameters=spec.notebook_parameters(tmp),
                     cwd=tmp,

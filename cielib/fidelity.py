@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cielib import paper
+from cielib import paper_tables
 
 __all__ = ["DENSE_TABLE", "TOLERANCE", "resolution_check", "resolution_finding"]
 
@@ -50,7 +50,7 @@ def resolution_check(index: pd.DataFrame, tasks: list[dict], *, tolerance: float
             continue
         size = int(runs["input_size"].fillna(0).iloc[0]) if "input_size" in runs else 0
         ours = float(runs["top1"].mean())
-        theirs = float(paper.paper_table(number).loc["dense", "top1"])
+        theirs = float(paper_tables.paper_table(number).loc["dense", "top1"])
         rows.append({"task": t["label"], "paper_task": t["paper_task"],
                      "input resolution": f"{size}x{size}" if size else "images' own size",
                      "seeds": int(len(runs)), "top1": ours, "paper top1": theirs,
@@ -65,7 +65,7 @@ def resolution_finding(check: pd.DataFrame, *, tolerance: float = TOLERANCE) -> 
     out = []
     for paper_task, rows in check.groupby("paper_task", sort=False):
         hits = rows[rows["within"]]
-        label = paper.PAPER_TASKS.get(paper_task, paper_task)
+        label = paper_tables.PAPER_TASKS.get(paper_task, paper_task)
         got = ", ".join(f"{r['input resolution']} {r['top1']:.2%}" for _, r in rows.iterrows())
         which = (" and ".join(hits["input resolution"]) + " lands within" if len(hits)
                  else "no reading lands within")

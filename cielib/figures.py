@@ -1,6 +1,6 @@
 """Evaluation figures: DataFrames in, matplotlib Figures out.
 
-Compute lives in :mod:`cielib.evaluate` and :mod:`cielib.results`; these only
+Compute lives in :mod:`cielib.evaluate` and :mod:`cielib.runsets`; these only
 draw, so the same numbers feed tables and plots. Each function creates a new
 figure, closes nothing and returns it; the caller saves, shows or closes it.
 Output depends only on the data (jitter, where drawn, is seeded; fixed colours and sizes).
@@ -225,7 +225,7 @@ def overlay_by(histories: pd.DataFrame, *, hue: str, metric: str, title: str = "
 
     Args:
         histories: Stacked per-run histories (see
-            :func:`cielib.results.histories`) with columns ``epoch``, ``hue``
+            :func:`cielib.runsets.histories`) with columns ``epoch``, ``hue``
             and ``metric``.
         hue: Column whose values get one line each (e.g. ``"sparsity"``).
         metric: Column to plot (e.g. ``"val_accuracy"``, ``"val_loss"``).

@@ -37,7 +37,7 @@ PRELOAD = (
     "numpy", "pandas", "matplotlib.pyplot", "IPython.display", "ipykernel.kernelapp",
     "cielib.data", "cielib.evaluate", "cielib.features", "cielib.figures", "cielib.hardware",
     "cielib.models", "cielib.prune", "cielib.runs", "cielib.train", "cielib.quantize",
-    "cielib.results", "cielib.tables", "cielib.paths",
+    "cielib.runsets", "cielib.tables", "cielib.paths",
 )
 LAUNCHER = ("-m", "ipykernel_launcher")
 READY = b"ready\n"

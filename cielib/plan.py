@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import cielib
-from cielib import config, notebooks, paths, predictions, runs, stages, store
+from cielib import config, notebook_source, paths, predictions, runs, stages, store
 from cielib.config import ConfigError, Profile
 
 
@@ -126,9 +126,9 @@ def build_plan(profile: Profile, overrides: Overrides = Overrides(), *, runs_dir
               for t in prof.tasks if t.prune_from == "baseline" and 0.0 not in prof.sparsities]
     notebooks_dir = paths.notebooks_dir()
     for stage in table:
-        path = notebooks.notebook_path(stage.notebook)
-        source_hash = notebooks.source_hash(path)
-        declared = notebooks.declared_parameters(path)
+        path = notebook_source.notebook_path(stage.notebook)
+        source_hash = notebook_source.source_hash(path)
+        declared = notebook_source.declared_parameters(path)
         for task, key in stages.keys(stage.per, prof):
             if not stage.when(prof, task, key):
                 continue
@@ -152,7 +152,7 @@ def build_plan(profile: Profile, overrides: Overrides = Overrides(), *, runs_dir
                                 params=stage.params(prof, task, key), upstream=tuple(upstream),
                                 notebook_hash=source_hash, version=cielib.__version__,
                                 runtime=runtime, resources=stage.resources(prof))
-            notebooks.check_parameters(declared, spec.notebook_parameters("."), name=path.name)
+            notebook_source.check_parameters(declared, spec.notebook_parameters("."), name=path.name)
             if spec.run_id not in specs:
                 specs[spec.run_id] = spec
                 by_stage.setdefault(stage.name, []).append(spec)
@@ -179,15 +179,15 @@ def predictions_plan(directory: str | Path, *, runs_dir: Path) -> Plan:
     """
     pred = predictions.load(directory)
     stage = stages.get(PREDICTIONS_STAGE)
-    path = notebooks.notebook_path(stage.notebook)
+    path = notebook_source.notebook_path(stage.notebook)
     params = {"task": f"predictions-{pred.name}", "task_label": pred.name, "stand_in_for": "",
               "paper_task": "", "predictions_sha256": pred.sha256, **pred.analysis}
     runtime = {"runs_dir": str(runs_dir), "data_dir": None,
                PREDICTIONS_PARAM: str(Path(directory).resolve())}
     spec = runs.RunSpec(stage=stage.name, notebook=path.name, params=params,
-                        notebook_hash=notebooks.source_hash(path), version=cielib.__version__,
+                        notebook_hash=notebook_source.source_hash(path), version=cielib.__version__,
                         runtime=runtime)
-    notebooks.check_parameters(notebooks.declared_parameters(path), spec.notebook_parameters("."),
+    notebook_source.check_parameters(notebook_source.declared_parameters(path), spec.notebook_parameters("."),
                                name=path.name)
     profile = Profile(name=pred.name, description=f"predictions brought from {directory}", tasks=(),
                       sparsities=(), techniques=(), seeds=tuple(pred.base))

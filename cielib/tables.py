@@ -104,7 +104,7 @@ _RATIO = {"size_ratio", "gzip_ratio", "size_ratio_vs_float32", "ratio_vs_float32
 _NUMBER = {"images_per_s", "throughput_ips", "t", "boundary", "difference_t"}
 
 # What each kind of table or figure corresponds to in the paper, per paper task
-# (cielib.paper.PAPER_TASKS); None: the project's extension with no counterpart there.
+# (cielib.paper_tables.PAPER_TASKS); None: the project's extension with no counterpart there.
 PAPER_REFS: dict[str, dict[str, str | None]] = {
     "dense": {"vgg19_cifar10": "Table 1", "resnet50_cifar100": "Table 6"},
     "val": {"vgg19_cifar10": "Table 2", "resnet50_cifar100": "Table 7"},

@@ -74,7 +74,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from cielib import cie, data, figures, findings, paths, predictions, results, runs, tables
+from cielib import cie, data, figures, findings, paths, predictions, runs, runsets, tables
 
 runs_dir = runs_dir or str(paths.runs_dir())
 out = Path(run_dir)
@@ -85,15 +85,15 @@ if predictions_dir is not None:  # predictions brought from outside, checked bef
     class_names, images, task = brought.class_names, brought.images, task or brought.name
 else:  # this project's runs
     if inputs is None:  # opened by hand: the newest finished runs of one task in the store
-        inputs, task = results.latest_inputs(runs_dir, stages=["train", "quantize"], task=task)
-    table = results.with_settings(runs.table(runs_dir, inputs))  # every training and quantize run
-    y_true, preds = results.predictions_by_setting(table)
+        inputs, task = runsets.latest_inputs(runs_dir, stages=["train", "quantize"], task=task)
+    table = runsets.with_settings(runs.table(runs_dir, inputs))  # every training and quantize run
+    y_true, preds = runsets.predictions_by_setting(table)
     class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
     base = preds.pop("dense")  # {dense seed: predictions}
     designs = dict(zip(table["setting"], table["design"]))
 title = task_label or task
-settings = dict(sorted(preds.items(), key=lambda kv: results.setting_order(kv[0])))  # own seeds
-_, pairs = results.pair_with_dense(base, settings, designs)
+settings = dict(sorted(preds.items(), key=lambda kv: runsets.setting_order(kv[0])))  # own seeds
+_, pairs = runsets.pair_with_dense(base, settings, designs)
 
 # %% [markdown]
 # ## The analysis, in one call
@@ -122,7 +122,7 @@ display(Markdown(
     f"alongside); normalization `{normalize}`; single-model boundary `{boundary}`. "
     "Whole tables: [verdicts.csv](verdicts.csv), [single.csv](single.csv), "
     "[population_cie.csv](population_cie.csv), [agreement.csv](agreement.csv), "
-    "[pairs.csv](pairs.csv)." + results.stand_in_note(stand_in_for)))
+    "[pairs.csv](pairs.csv)." + runsets.stand_in_note(stand_in_for)))
 
 # %% [markdown]
 # ## Verdicts: each count against its null

@@ -40,15 +40,15 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import fidelity, findings, paper, paths, results, runs, tables
+from cielib import fidelity, findings, paper_tables, paths, runs, runsets, tables
 
 runs_dir = runs_dir or str(paths.runs_dir())
 if tasks is None:  # opened by hand: the tasks and newest runs found in the store
-    tasks = results.latest_tasks(runs_dir)
+    tasks = runsets.latest_tasks(runs_dir)
 if inputs is None:
-    inputs = [rid for t in tasks for rid in results.latest_inputs(
+    inputs = [rid for t in tasks for rid in runsets.latest_inputs(
         runs_dir, stages=["train", "quantize", "profiling", "cie"], task=t["name"])[0]]
-index = results.with_settings(runs.table(runs_dir, inputs))  # every run this discussion reads
+index = runsets.with_settings(runs.table(runs_dir, inputs))  # every run this discussion reads
 
 
 def stage_dir(stage, task):
@@ -57,7 +57,7 @@ def stage_dir(stage, task):
     return Path(runs.lookup(rows, stage=stage).path) if len(rows) else None
 
 
-display(Markdown(f"Citation: {paper.CITATION}."))
+display(Markdown(f"Citation: {paper_tables.CITATION}."))
 
 # %% [markdown]
 # ## Paper vs this run
@@ -68,12 +68,12 @@ for t in tasks:
         continue
     cie_dir = stage_dir("cie", t["name"])
     single = pd.read_csv(cie_dir / "single_model_cie.csv") if cie_dir else None
-    ours = paper.reproduced_tables(index[index["task"] == t["name"]], single, paper_task=t["paper_task"])
+    ours = paper_tables.reproduced_tables(index[index["task"] == t["name"]], single, paper_task=t["paper_task"])
     stand_in = bool(t["stand_in_for"])
     display(Markdown(f"### {t['label']}" + (f" (stand-in for {t['stand_in_for']})" if stand_in else "")))
     for number, table in sorted(ours.items()):
-        display(Markdown(f"**Table {number}**: {paper.TABLES[number]}"))
-        display(tables.present(paper.compare(number, table, stand_in=stand_in), caption=f"The paper's Table {number} beside this run", paper_task=t["paper_task"]))
+        display(Markdown(f"**Table {number}**: {paper_tables.TABLES[number]}"))
+        display(tables.present(paper_tables.compare(number, table, stand_in=stand_in), caption=f"The paper's Table {number} beside this run", paper_task=t["paper_task"]))
 
 # %% [markdown]
 # ## Input resolution: which reading reproduces the paper's dense models

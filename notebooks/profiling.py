@@ -47,18 +47,18 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import figures, hardware, paths, results, runs, tables
+from cielib import figures, hardware, paths, runs, runsets, tables
 
 runs_dir = runs_dir or str(paths.runs_dir())
 if inputs is None:  # opened by hand: the newest finished runs of one task in the store
-    inputs, task = results.latest_inputs(runs_dir, stages=["train"], task=task)
+    inputs, task = runsets.latest_inputs(runs_dir, stages=["train"], task=task)
 out = Path(run_dir)
 table = runs.table(runs_dir, inputs)  # one row per training run: key, path, metrics
 title = task_label or task
 backend = table["hw_backend"].iloc[0]
 intro = (f"**{title}**: Sampler backend: **{backend}** "
          f"({table['hw_backend_reason'].iloc[0]}); {len(table)} training runs.")
-display(Markdown(intro + results.stand_in_note(stand_in_for)))
+display(Markdown(intro + runsets.stand_in_note(stand_in_for)))
 
 # %% [markdown]
 # ### Time and throughput per sparsity
@@ -105,7 +105,7 @@ else:
 # %%
 column = "utilization_pct" if backend == "nvml" else "process_cpu_pct"
 frames = []
-for row in results.first_seed_per_setting(table).to_dict("records"):
+for row in runsets.first_seed_per_setting(table).to_dict("records"):
     trace = pd.read_csv(Path(row["path"]) / "utilization.csv")
     trace = hardware.smooth(trace, column=column, window_s=2.0)
     frames.append(trace.assign(sparsity=row["sparsity"], train_seconds=row["train_seconds"]))

@@ -34,13 +34,13 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import compression, evaluate, paths, quantize, results, runs, tables
+from cielib import compression, evaluate, paths, quantize, runs, runsets, tables
 
 runs_dir = runs_dir or str(paths.runs_dir())
 if inputs is None:  # opened by hand: the newest finished runs of one task in the store
-    inputs, task = results.latest_inputs(runs_dir, stages=["quantize"], task=task)
+    inputs, task = runsets.latest_inputs(runs_dir, stages=["quantize"], task=task)
 out = Path(run_dir)
-table = results.with_settings(runs.table(runs_dir, inputs))  # one row per quantized model (run x technique)
+table = runsets.with_settings(runs.table(runs_dir, inputs))  # one row per quantized model (run x technique)
 class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
 title = task_label or task
 order = list(compression.names())  # the registry's order: reference first, then by strength
@@ -49,7 +49,7 @@ table["technique"] = pd.Categorical(table["technique"], categories=order, ordere
 intro = (f"**{title}**: {len(table)} quantized model(s): "
          f"techniques {', '.join(sorted(set(map(str, table['technique'])), key=order.index))}, "
          f"seeds {', '.join(map(str, sorted(table['seed'].unique())))}.")
-display(Markdown(intro + results.stand_in_note(stand_in_for)))
+display(Markdown(intro + runsets.stand_in_note(stand_in_for)))
 
 # %% [markdown]
 # ### Test metrics per technique

@@ -38,21 +38,21 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from cielib import evaluate, figures, paths, results, runs, tables
+from cielib import evaluate, figures, paths, runs, runsets, tables
 
 runs_dir = runs_dir or str(paths.runs_dir())
 if inputs is None:  # opened by hand: the newest finished runs of one task in the store
-    inputs, task = results.latest_inputs(runs_dir, stages=["train"], task=task)
+    inputs, task = runsets.latest_inputs(runs_dir, stages=["train"], task=task)
 out = Path(run_dir)
 table = runs.table(runs_dir, inputs)  # one row per training run: key, path, metrics
-hist = results.histories(table)
+hist = runsets.histories(table)
 title = task_label or task
 class_names = runs.read_json(Path(table["path"].iloc[0]) / runs.METRICS)["class_names"]
 many = len(class_names) > 20
 intro = (f"**{title}**, profile `{profile}`: {len(table)} training runs, sparsities "
          f"{', '.join(f'{s:g}' for s in sorted(table['sparsity'].unique()))}, seeds "
          f"{', '.join(str(s) for s in sorted(table['seed'].unique()))}.")
-display(Markdown(intro + results.stand_in_note(stand_in_for)))
+display(Markdown(intro + runsets.stand_in_note(stand_in_for)))
 
 # %% [markdown]
 # ### Training with pruning
@@ -137,7 +137,7 @@ most = float(table["sparsity"].max())
 chosen = [(0.0, "dense"), (most, f"sparsity {most:g}")] if most > 0 else [(0.0, "dense")]
 reports = {}
 for sparsity, name in chosen:
-    row = results.first_seed_per_setting(table[table["sparsity"] == sparsity]).iloc[0]
+    row = runsets.first_seed_per_setting(table[table["sparsity"] == sparsity]).iloc[0]
     pred = runs.load_predictions(row["path"])
     cm = evaluate.confusion_matrix(pred["y_true"], pred["y_pred"], class_names=class_names,
                                    normalize="true")

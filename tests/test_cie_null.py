@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cielib import results
+from cielib import runsets
 from cielib.cie import analyse, pair_models, population_cie, single_model_cie
 from cielib.cie.draws import models, population_counts, single_counts
 from cielib.cie.matched import POPULATION_NULLS, SINGLE_NULLS, place, population_matched
@@ -160,7 +160,7 @@ def small_grid(seed=0, n_dense=3, n_comp=3, shift=None):
 def test_analyse_pairs_as_results_does():
     y, base, settings, designs = small_grid()
     ours = pair_models(sorted(base), settings, designs)
-    _, theirs = results.pair_with_dense(base, settings, designs)
+    _, theirs = runsets.pair_with_dense(base, settings, designs)
     assert ours.equals(theirs)
 
 

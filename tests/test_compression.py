@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cielib import compression, config, plan, quantize, results, stages
+from cielib import compression, config, plan, quantize, runsets, stages
 from cielib.compression import Setting, Technique
 from conftest import TINY_PROFILE, run_all
 
@@ -111,9 +111,9 @@ def test_setting_labels_and_order_without_parsing():
 
 def test_a_registered_technique_sorts_after_the_builtins():
     compression.register(Technique("toy", _noop, weights="float32"))
-    names = [results.setting_name(p) for p in ({"sparsity": 0.0, "technique": "toy"},
+    names = [runsets.setting_name(p) for p in ({"sparsity": 0.0, "technique": "toy"},
                                                {"sparsity": 0.0, "technique": "full_int8"}, {"sparsity": 0.0})]
-    assert sorted(names, key=results.setting_order) == ["dense", "full_int8", "toy"]
+    assert sorted(names, key=runsets.setting_order) == ["dense", "full_int8", "toy"]
 
 
 def test_plugins_named_in_the_environment_are_imported_once(toy_plugin):

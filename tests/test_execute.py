@@ -119,7 +119,7 @@ def test_warm_kernels_are_fresh_isolated_processes(tmp_path):
     previous one, the run's directory as cwd, and a failure keeps its traceback."""
     import json
 
-    from cielib import kernel_server, notebooks
+    from cielib import kernel_server, notebook_source
 
     src = tmp_path / "nb.py"
     src.write_text(NB)
@@ -129,7 +129,7 @@ def test_warm_kernels_are_fresh_isolated_processes(tmp_path):
         for value in (0, 1):
             out = tmp_path / f"run{value}"
             out.mkdir()
-            notebooks.execute(src, output=out / "executed.ipynb", parameters={"value": value},
+            notebook_source.execute(src, output=out / "executed.ipynb", parameters={"value": value},
                               cwd=out, kernel_server=address)
             nb = json.loads((out / "executed.ipynb").read_text())
             text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
@@ -140,7 +140,7 @@ def test_warm_kernels_are_fresh_isolated_processes(tmp_path):
         out = tmp_path / "run2"
         out.mkdir()
         with pytest.raises(Exception, match="planted failure"):
-            notebooks.execute(src, output=out / "executed.ipynb", parameters={"value": 2},
+            notebook_source.execute(src, output=out / "executed.ipynb", parameters={"value": 2},
                               cwd=out, kernel_server=address)
         assert "planted failure" in (out / "executed.ipynb").read_text()
     finally:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from cielib import notebooks
-from cielib.notebooks import ParameterError
+from cielib import notebook_source
+from cielib.notebook_source import ParameterError
 
 
 def test_every_notebook_declares_parameters_and_asserts():
     for name in ("train", "quantize", "results", "profiling", "quantization", "cie", "discussion"):
-        path = notebooks.notebook_path(name)
-        declared = notebooks.declared_parameters(path)
+        path = notebook_source.notebook_path(name)
+        declared = notebook_source.declared_parameters(path)
         assert "run_dir" in declared
-        nb = notebooks.read_notebook(path)
+        nb = notebook_source.read_notebook(path)
         assert nb.metadata["kernelspec"]["name"] == "python3"
         tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
         assert tags.count("parameters") == 1 and tags[-1] == "assert"
@@ -21,37 +21,37 @@ def test_every_notebook_declares_parameters_and_asserts():
 
 
 def test_declared_defaults_are_values():
-    declared = notebooks.declared_parameters(notebooks.notebook_path("train"))
+    declared = notebook_source.declared_parameters(notebook_source.notebook_path("train"))
     assert declared["sparsity"] == 0.0 and declared["model_options"] == {}
     assert declared["data_dir"] is None
 
 
 def test_undeclared_parameter_is_refused():
-    path = notebooks.notebook_path("train")
-    notebooks.check_parameters(path, {"seed": 1, "sparsity": 0.5})
+    path = notebook_source.notebook_path("train")
+    notebook_source.check_parameters(path, {"seed": 1, "sparsity": 0.5})
     with pytest.raises(ParameterError, match=r"\['learnin_rate'\].*declared:.*learning_rate"):
-        notebooks.check_parameters(path, {"learnin_rate": 0.1})
+        notebook_source.check_parameters(path, {"learnin_rate": 0.1})
 
 
 def test_unknown_notebook():
     with pytest.raises(FileNotFoundError, match="no notebook 'nope'.*train"):
-        notebooks.notebook_path("nope")
+        notebook_source.notebook_path("nope")
 
 
 def test_notebook_without_parameters_cell(tmp_path):
     p = tmp_path / "x.py"
     p.write_text("# %%\na = 1\n")
     with pytest.raises(ParameterError, match="no cell tagged 'parameters'"):
-        notebooks.declared_parameters(p)
+        notebook_source.declared_parameters(p)
 
 
 def test_a_changed_source_is_not_executed_under_the_old_id(tmp_path):
     p = tmp_path / "x.py"
     p.write_text('# %% tags=["parameters"]\nrun_dir = "."\n\n# %%\nprint(1)\n')
-    old = notebooks.source_hash(p)
+    old = notebook_source.source_hash(p)
     p.write_text('# %% tags=["parameters"]\nrun_dir = "."\n\n# %%\nprint(2)\n')
-    with pytest.raises(notebooks.SourceChangedError, match="changed after the plan was made"):
-        notebooks.execute(p, output=tmp_path / "out.ipynb", parameters={}, expected_hash=old)
+    with pytest.raises(notebook_source.SourceChangedError, match="changed after the plan was made"):
+        notebook_source.execute(p, output=tmp_path / "out.ipynb", parameters={}, expected_hash=old)
     assert not (tmp_path / "out.ipynb").exists()
 
 
@@ -62,9 +62,9 @@ def test_papermill_parses_every_parameters_cell(caplog):
     from papermill.translators import PythonTranslator
 
     caplog.set_level(logging.WARNING, logger="papermill")
-    for path in sorted(notebooks.notebook_path("train").parent.glob("*.py")):
-        nb = notebooks.read_notebook(path)
+    for path in sorted(notebook_source.notebook_path("train").parent.glob("*.py")):
+        nb = notebook_source.read_notebook(path)
         (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         parsed = {p.name for p in PythonTranslator.inspect(cell)}
-        assert parsed == set(notebooks.declared_parameters(path)), path.name
+        assert parsed == set(notebook_source.declared_parameters(path)), path.name
     assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()]

@@ -37,7 +37,7 @@ def test_tf_keras_is_keras_2_after_import_cielib():
 def test_importing_analysis_modules_does_not_import_tensorflow():
     code = (
         "import sys, cielib, cielib.config, cielib.runs, cielib.plan, cielib.report, "
-        "cielib.notebooks, cielib.execute, cielib.results, cielib.figures, cielib.evaluate, cielib.data, cielib.sizes, "
+        "cielib.notebook_source, cielib.execute, cielib.runsets, cielib.figures, cielib.evaluate, cielib.data, cielib.sizes, "
         "cielib.models, cielib.prune, cielib.train, cielib.stages, cielib.quantize, cielib.tflite_file, cielib.hardware, cielib.checks; "
         "bad = [m for m in ('tensorflow', 'tf_keras') if m in sys.modules]; "
         "assert not bad, bad; print('ok')"

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cielib import paper, paths
+from cielib import paper_tables, paths
 from cielib.cie import single_model_cie_from_recalls
 
 PER_CLASS = pd.read_csv(paths.DATA_FILES / "paper_per_class.csv")
@@ -155,7 +155,7 @@ def table4_draws(request):
     """{setting: list of SingleModelCIE}, one per draw, for one choice of class sizes."""
     n = (COUNTS["n_images"].to_numpy() if request.param == "figure 17"
          else np.full(len(COUNTS), N_TEST // len(COUNTS)))
-    top1 = paper.paper_table(3)["top1"]
+    top1 = paper_tables.paper_table(3)["top1"]
     rng = np.random.default_rng(0)
     n_draws = 150
     dense = draw_correct_counts(*correct_count_box(report("dense"), n),
@@ -174,7 +174,7 @@ def table4_draws(request):
 
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_table4_classes_reproduced_within_rounding(table4_draws, setting):
-    paper_classes = paper.paper_table(4).loc[setting, "impacted_classes"]
+    paper_classes = paper_tables.paper_table(4).loc[setting, "impacted_classes"]
     results = table4_draws[setting]
     counts = Counter(len(r.impacted_classes) for r in results)
     # the paper's count is the most frequent one among exact recalls the printed ones allow
@@ -193,7 +193,7 @@ def test_table4_09_classes_are_bird_frog_truck(table4_draws):
 
 def image_bounds(setting: str, n: np.ndarray) -> tuple[float, float]:
     """Smallest and largest step-7 count any recalls within the printed rounding give."""
-    top1 = paper.paper_table(3)["top1"]
+    top1 = paper_tables.paper_table(3)["top1"]
     b_lo, b_hi = (x / n for x in correct_count_box(report("dense"), n))
     a_lo, a_hi = (x / n for x in correct_count_box(report(setting), n))
     dt = top1[setting] - top1["dense"]
@@ -205,7 +205,7 @@ def image_bounds(setting: str, n: np.ndarray) -> tuple[float, float]:
 
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_table4_images_within_rounding(table4_draws, setting):
-    paper_images = paper.paper_table(4).loc[setting, "impacted_images"]
+    paper_images = paper_tables.paper_table(4).loc[setting, "impacted_images"]
     lo, hi = image_bounds(setting, table4_draws["n"])
     assert lo <= paper_images <= hi
     if setting == "sparsity 0.9":
@@ -227,4 +227,4 @@ def test_paper_boundary_is_the_population_std(table4_draws):
     assert std1.min() > PAPER_BOUNDARY_POINTS
     first = table4_draws["sparsity 0.9"][0]
     assert first.boundary == pytest.approx(np.std(dense[0]))
-    assert math.isclose(first.top1_before, paper.paper_table(3)["top1"]["dense"])
+    assert math.isclose(first.top1_before, paper_tables.paper_table(3)["top1"]["dense"])

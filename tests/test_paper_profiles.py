@@ -144,9 +144,9 @@ def test_paper_fidelity_with_data_plans_four_dense_runs(tmp_path, monkeypatch):
 def test_resolution_check_reads_the_paper_and_the_store():
     import pandas as pd
 
-    from cielib import fidelity, paper
+    from cielib import fidelity, paper_tables
 
-    vgg = float(paper.paper_table(1).loc["dense", "top1"])
+    vgg = float(paper_tables.paper_table(1).loc["dense", "top1"])
     index = pd.DataFrame({
         "stage": ["train"] * 3, "task": ["v224", "v32", "v224"], "sparsity": [0.0, 0.0, 0.5],
         "technique": [None] * 3, "top1": [vgg - 0.01, vgg - 0.2, 0.1], "input_size": [224, 0, 224]})

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cielib import config, plan
-from cielib.notebooks import ParameterError
+from cielib.notebook_source import ParameterError
 
 
 @pytest.fixture
@@ -59,9 +59,9 @@ def test_every_planned_parameter_is_declared(prof, tmp_path):
     p = plan.build_plan(prof, plan.Overrides(sparsities=[0.0, 0.3]), runs_dir=tmp_path)
     assert p.specs  # build_plan itself refuses undeclared parameters; check the hook bites:
     bad = dataclasses.replace(p.specs[0], params={**p.specs[0].params, "typo_param": 1})
-    from cielib import notebooks
+    from cielib import notebook_source
     with pytest.raises(ParameterError, match="typo_param"):
-        notebooks.check_parameters(notebooks.notebook_path("train"), bad.notebook_parameters("x"))
+        notebook_source.check_parameters(notebook_source.notebook_path("train"), bad.notebook_parameters("x"))
 
 
 def test_quantize_runs_follow_their_training_run(prof, tmp_path):

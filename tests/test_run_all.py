@@ -141,21 +141,21 @@ def test_declared_parameters_are_cached_by_source_hash(tmp_path, monkeypatch):
     hash (importing papermill and jupytext costs seconds); a changed source is re-read."""
     import json
 
-    from cielib import notebooks
+    from cielib import notebook_source
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     nb = tmp_path / "x.py"
     nb.write_text('# %% tags=["parameters"]\nrun_dir = "."\nseed = 3\n\n# %%\nprint(seed)\n')
-    assert notebooks.declared_parameters(nb) == {"run_dir": ".", "seed": 3}
-    cache = notebooks.parameters_cache()
+    assert notebook_source.declared_parameters(nb) == {"run_dir": ".", "seed": 3}
+    cache = notebook_source.parameters_cache()
     assert cache.is_relative_to(tmp_path / "cache")
     known = json.loads(cache.read_text())
     (key,) = known
     known[key] = {"run_dir": ".", "planted": 1}  # the cache is what a rerun reads
     cache.write_text(json.dumps(known))
-    assert notebooks.declared_parameters(nb) == {"run_dir": ".", "planted": 1}
+    assert notebook_source.declared_parameters(nb) == {"run_dir": ".", "planted": 1}
     nb.write_text('# %% tags=["parameters"]\nrun_dir = "."\nepochs = 2\n\n# %%\nprint(epochs)\n')
-    assert notebooks.declared_parameters(nb) == {"run_dir": ".", "epochs": 2}
+    assert notebook_source.declared_parameters(nb) == {"run_dir": ".", "epochs": 2}
     cache.write_text("not json")  # a damaged cache is ignored, then rewritten
-    assert notebooks.declared_parameters(nb) == {"run_dir": ".", "epochs": 2}
+    assert notebook_source.declared_parameters(nb) == {"run_dir": ".", "epochs": 2}
     assert len(json.loads(cache.read_text())) == 1

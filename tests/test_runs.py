@@ -104,33 +104,33 @@ def test_prediction_schema_is_checked(tmp_path):
 
 
 def test_setting_names_and_order():
-    from cielib import results
+    from cielib import runsets
 
-    assert results.setting_name({"sparsity": 0.0}) == "dense"
-    assert results.setting_name({"sparsity": 0.5, "technique": float("nan")}) == "sparsity 0.5"
-    assert results.setting_name({"sparsity": 0.0, "technique": "float16"}) == "float16"
-    assert results.setting_name({"sparsity": 0.9, "technique": "full_int8"}) == "sparsity 0.9 + full_int8"
+    assert runsets.setting_name({"sparsity": 0.0}) == "dense"
+    assert runsets.setting_name({"sparsity": 0.5, "technique": float("nan")}) == "sparsity 0.5"
+    assert runsets.setting_name({"sparsity": 0.0, "technique": "float16"}) == "float16"
+    assert runsets.setting_name({"sparsity": 0.9, "technique": "full_int8"}) == "sparsity 0.9 + full_int8"
     params = [{"technique": "full_int8", "sparsity": 0.0}, {"sparsity": 0.9}, {"sparsity": 0.0},
               {"technique": "float32", "sparsity": 0.0}, {"sparsity": 0.3},
               {"technique": "full_int8", "sparsity": 0.9}]
-    names = [results.setting_name(p) for p in params]
-    assert sorted(names, key=results.setting_order) == [
+    names = [runsets.setting_name(p) for p in params]
+    assert sorted(names, key=runsets.setting_order) == [
         "dense", "sparsity 0.3", "sparsity 0.9", "float32", "full_int8", "sparsity 0.9 + full_int8"]
     # names are never parsed back: a plain string (a setting a user named, or a name read
     # from a CSV file) sorts after every known setting, by name, even one that reads
     # like a known setting
-    assert sorted(["int8", "pruned", *names[:2]], key=results.setting_order) == [
+    assert sorted(["int8", "pruned", *names[:2]], key=runsets.setting_order) == [
         "sparsity 0.9", "full_int8", "int8", "pruned"]
-    assert sorted([names[1], "sparsity 0.1"], key=results.setting_order) == ["sparsity 0.9", "sparsity 0.1"]
+    assert sorted([names[1], "sparsity 0.1"], key=runsets.setting_order) == ["sparsity 0.9", "sparsity 0.1"]
     with pytest.raises(TypeError, match="setting_order needs a Setting"):
-        results.setting_order(0.9)
+        runsets.setting_order(0.9)
 
 
 def test_stand_in_note():
-    from cielib import results
+    from cielib import runsets
 
-    assert results.stand_in_note("") == ""
-    assert "**stand-in** for the paper's *VGG-19 on CIFAR-10*" in results.stand_in_note("VGG-19 on CIFAR-10")
+    assert runsets.stand_in_note("") == ""
+    assert "**stand-in** for the paper's *VGG-19 on CIFAR-10*" in runsets.stand_in_note("VGG-19 on CIFAR-10")
 
 
 def test_pairing_follows_the_design():
@@ -140,7 +140,7 @@ def test_pairing_follows_the_design():
     import numpy as np
     import pandas as pd
 
-    from cielib import results
+    from cielib import runsets
 
     rows = pd.DataFrame([
         {"stage": "train", "sparsity": 0.0, "technique": None, "seed": 0},
@@ -148,14 +148,14 @@ def test_pairing_follows_the_design():
         {"stage": "train", "sparsity": 0.5, "technique": None, "seed": 0, "prune_from": "baseline"},
         {"stage": "quantize", "sparsity": 0.0, "technique": "float16", "seed": 0},
     ])
-    assert list(results.with_settings(rows)["design"]) == ["dense", "independent", "paired", "paired"]
+    assert list(runsets.with_settings(rows)["design"]) == ["dense", "independent", "paired", "paired"]
     base = {0: np.array([0]), 1: np.array([1]), 2: np.array([2])}
     settings = {"sparsity 0.5": {1001: np.array([11]), 1000: np.array([10])},
                 "float16": {2: np.array([22]), 0: np.array([20])}}
-    keyed, pairs = results.pair_with_dense(base, settings, {"sparsity 0.5": "independent",
+    keyed, pairs = runsets.pair_with_dense(base, settings, {"sparsity 0.5": "independent",
                                                             "float16": "paired"})
     assert {d: int(v[0]) for d, v in keyed["sparsity 0.5"].items()} == {0: 10, 1: 11}
     assert {d: int(v[0]) for d, v in keyed["float16"].items()} == {0: 20, 2: 22}
     assert pairs.query("setting == 'sparsity 0.5'")[["dense_seed", "compressed_seed"]].values.tolist() == [[0, 1000], [1, 1001]]
     with pytest.raises(ValueError, match="design 'dense'"):
-        results.pair_with_dense(base, settings, {"sparsity 0.5": "dense", "float16": "paired"})
+        runsets.pair_with_dense(base, settings, {"sparsity 0.5": "dense", "float16": "paired"})

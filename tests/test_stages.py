@@ -67,7 +67,7 @@ def test_a_toy_stage_is_planned_and_executed_without_touching_the_planner(toy_ta
 
 
 def test_undeclared_parameter_of_a_new_stage_is_refused_at_planning(toy_table, tmp_path):
-    from cielib.notebooks import ParameterError
+    from cielib.notebook_source import ParameterError
 
     bad = (stages.Stage("toy_a", toy_table[0].notebook, per="task",
                         params=lambda prof, task, key: {"task": task.name, "factr": 3}),)

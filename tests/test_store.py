@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from cielib import execute, notebooks, pipeline, runs, store
+from cielib import execute, notebook_source, pipeline, runs, store
 
 
 def _finished(runs_dir, params, files=None):
@@ -111,8 +111,8 @@ def test_a_failed_forced_rerun_keeps_the_old_run(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("the notebook failed")
 
-    monkeypatch.setattr(notebooks, "execute", boom)
-    monkeypatch.setattr(notebooks, "notebook_path", lambda name: tmp_path / "nb.py")
+    monkeypatch.setattr(notebook_source, "execute", boom)
+    monkeypatch.setattr(notebook_source, "notebook_path", lambda name: tmp_path / "nb.py")
     import dataclasses
 
     res = execute.run_spec(dataclasses.replace(spec, force=True), str(tmp_path))

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from cielib import notebooks, paths
+from cielib import notebook_source, paths
 
 BY_HAND_LIMIT_S = 60.0
 ORDER = ("train", "results", "quantize", "quantization", "profiling", "cie", "discussion")  # the paper's
@@ -20,7 +20,7 @@ ORDER = ("train", "results", "quantize", "quantization", "profiling", "cie", "di
 
 def _run_by_hand(name, cwd):
     start = time.perf_counter()
-    notebooks.execute(notebooks.notebook_path(name), output=cwd / f"{name}.ipynb", parameters={}, cwd=cwd)
+    notebook_source.execute(notebook_source.notebook_path(name), output=cwd / f"{name}.ipynb", parameters={}, cwd=cwd)
     return time.perf_counter() - start
 
 

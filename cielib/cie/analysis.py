@@ -90,7 +90,7 @@ def pair_models(base_seeds, settings: Mapping[str, Mapping[int, np.ndarray]],
     Paired settings: the dense model of the same seed (the model it derives from).
     Independent settings: the i-th compressed seed (sorted) with the i-th dense seed.
     Models without a partner are left out. Same rule as
-    :func:`cielib.results.pair_with_dense`.
+    :func:`cielib.runsets.pair_with_dense`.
     """
     dense = sorted(base_seeds)
     rows = []

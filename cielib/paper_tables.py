@@ -81,7 +81,7 @@ def reproduced_tables(runs: pd.DataFrame, single: pd.DataFrame | None, *, paper_
 
     Args:
         runs: Index rows of the task's ``train`` and ``quantize`` runs, with a
-            ``setting`` column (``cielib.results.setting_name``). Values are means over
+            ``setting`` column (``cielib.runsets.setting_name``). Values are means over
             seeds; the paper trained one model per setting.
         single: The task's ``single_model_cie.csv`` (setting, seed, impacted_classes,
             impacted_images); the first seed stands beside the paper's one model.
