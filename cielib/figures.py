@@ -429,12 +429,13 @@ def null_verdicts(verdicts: pd.DataFrame, null: pd.DataFrame, *, title: str = ""
                        label="observed" if i == 0 else None)
             p = r["p"]
             text = "p n/a" if not np.isfinite(p) else (f"p={p:.2g}" if p < 0.001 else f"p={p:.3f}")
-            ax.annotate(text, (i, r["observed"]), xytext=(0, 8), textcoords="offset points",
-                        ha="center", fontsize="small")
+            # vertical, so that neighbouring settings' p-values never run into each other
+            ax.annotate(text, (i, r["observed"]), xytext=(0, 7), textcoords="offset points",
+                        ha="center", va="bottom", rotation=90, fontsize="x-small")
         ax.set_xticks(range(len(settings)), settings, rotation=20, ha="right")
         ax.set_xlim(-0.6, len(settings) - 0.4)
         ax.set_ylabel(stat)
-        ax.margins(y=0.15)
+        ax.margins(y=0.3)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(fontsize="x-small", loc="best")
     if title:
