@@ -3,6 +3,8 @@ check, cluster files and the SLURM job script (checked without SLURM)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import concurrent.futures as cf
 import os
 import shutil
@@ -26,11 +28,12 @@ from cielib import dask_executor as dx
 EXAMPLE = ROOT / "configs" / "clusters" / "slurm.example.toml"
 
 
-def _train_specs(tmp_path: Path, runs_dir: Path, seeds=(0, 1)) -> list[runs.RunSpec]:
-    """Training runs of the tiny digits profile (one epoch), one per seed."""
+def _train_specs(tmp_path: Path, runs_dir: Path, seeds=(0, 1), *, gpus: int = 0) -> list[runs.RunSpec]:
+    """Training runs of the tiny digits profile (one epoch), one per seed; with ``gpus``
+    the profile asks for GPUs, so each training run reserves one (Stage.resources)."""
     prof_path = tmp_path / "tiny.toml"
     prof_path.write_text(TINY_PROFILE)
-    profile = config.load_profile(prof_path)
+    profile = dataclasses.replace(config.load_profile(prof_path), gpus=gpus)
     p = plan.build_plan(profile, plan.Overrides(epochs=1, seeds=list(seeds)), runs_dir=runs_dir)
     return p.by_stage("train")
 
@@ -402,7 +405,8 @@ def test_gpu_runs_wait_for_the_gpu_worker_and_shutdown_cancels_them(tmp_path):
     does on Ctrl-C) cancels both and leaves neither a finished-looking run nor a process."""
 
     runs_dir = tmp_path / "runs"
-    first, second = _train_specs(tmp_path, runs_dir)
+    first, second = _train_specs(tmp_path, runs_dir, gpus=1)
+    assert first.resources == second.resources == {"GPU": 1}
     ex = execute.make_executor("dask", jobs=2, gpus=1, runs_dir=runs_dir, say=lambda s: None)
     try:
         info = ex.client.scheduler_info(n_workers=-1)["workers"]
