@@ -14,9 +14,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_tf_keras_is_keras2_after_importing_cielib():
-    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+def fresh_python(code: str, *, without: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter that imports this checkout's cielib, with the
+    environment variable ``without`` removed (as if never set)."""
+    env = {k: v for k, v in os.environ.items() if k != without}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_tf_keras_is_keras2_after_importing_cielib():
     code = (
         "import cielib\n"
         "import tensorflow as tf\n"
@@ -24,14 +31,7 @@ def test_tf_keras_is_keras2_after_importing_cielib():
         "assert tf.keras.Model is tf_keras.Model, tf.keras.Model\n"
         "print('ok')\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = fresh_python(code, without="TF_USE_LEGACY_KERAS")
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
 
@@ -40,8 +40,6 @@ def test_importing_cielib_turns_onednn_on_before_tensorflow():
     """The kernel choice is made when cielib.keras is imported, before TensorFlow, on
     every CPU type (TensorFlow's own default differs between AMD and Intel machines);
     a notebook that asks for the other choice after TensorFlow is imported is refused."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     code = (
         "import os, cielib.keras as k\n"
         "assert os.environ['TF_ENABLE_ONEDNN_OPTS'] == '1'\n"
@@ -52,7 +50,6 @@ def test_importing_cielib_turns_onednn_on_before_tensorflow():
         "except RuntimeError as e:\n"
         "    print('refused', e)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = fresh_python(code, without="TF_ENABLE_ONEDNN_OPTS")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "refused" in result.stdout and "TF_ENABLE_ONEDNN_OPTS=0" in result.stdout
