@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from cielib.rows import Rows, use_rows_reader
+from cielib.rows import Rows, use_readers
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
@@ -117,8 +117,7 @@ def predict_test(net: Any, head: Any, cached_x_test: np.ndarray, x_test: np.ndar
         ``{"predictions_from": "cached features" | "whole network",
         "predictions_checked": images compared, "predictions_check_max_abs_diff": float}``.
     """
-    if isinstance(cached_x_test, Rows):
-        use_rows_reader()
+    use_readers()
     if len(cached_x_test) != len(x_test):
         raise ValueError(
             f"cached_x_test has {len(cached_x_test)} images but x_test has {len(x_test)}: "
@@ -171,6 +170,7 @@ def compute_features(base: Any, x: np.ndarray, *, batch_size: int) -> np.ndarray
     out_shape = tuple(base.outputs[0].shape[1:])
     if len(x) == 0:
         return np.zeros((0, *out_shape), dtype=np.float32)
+    use_readers()
     out = base.predict(x, batch_size=int(batch_size), verbose=0)
     return np.asarray(out, dtype=np.float32)
 

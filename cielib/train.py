@@ -26,7 +26,7 @@ import pandas as pd
 
 from cielib import data, features, models
 from cielib.checks import check_choice
-from cielib.rows import Rows, use_rows_reader
+from cielib.rows import Rows, use_readers
 
 #: The optimizers a task may train with (the paper: SGD for VGG-19, Adam for ResNet-50).
 #: :mod:`cielib.config` checks profiles against this list, as it does against
@@ -105,8 +105,7 @@ def fit(
         raise ValueError("images and labels differ in length")
     if len(x_val) == 0:
         raise ValueError("a validation set is required (validation_fraction > 0)")
-    if isinstance(x_train, Rows) or isinstance(x_val, Rows):
-        use_rows_reader()
+    use_readers()  # arrays as tf_keras reads them, without tf.data's autotuning wait; Rows
     timer = epoch_timer_class()()
     hist = model.fit(
         x_train,
@@ -127,8 +126,7 @@ def fit(
 def predict_proba(model: Any, x: np.ndarray, *, batch_size: int = 256) -> np.ndarray:
     """Class probabilities for ``x`` (an array or :class:`cielib.rows.Rows`) as float32
     (n_images, n_classes)."""
-    if isinstance(x, Rows):
-        use_rows_reader()
+    use_readers()
     return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
