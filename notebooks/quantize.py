@@ -70,15 +70,16 @@ display(Markdown(f"{', '.join(techniques)} from `{source.name}` ({model}, sparsi
 # ## Convert and check the flatbuffers
 #
 # Each conversion is checked in the flatbuffer itself: the weights' types, and for
-# full-integer int8 the input and output types too.
+# full-integer int8 the input and output types too. `convert_all` converts the model
+# with every technique, writing it as a TensorFlow SavedModel once for all of them
+# (the same bytes as one `convert` per technique, in less than half the time).
 
 # %%
 reference = compression.reference().name  # float32: every ratio is taken against it
 calibrating = [t for t in techniques if compression.get(t).calibrates]  # full_int8
 calibration = prep(ds.x_train[:representative_size]) if calibrating else None
-blobs = {t: quantize.convert(net, t, num_calibration=representative_size,
-                             representative_images=calibration if t in calibrating else None)
-         for t in techniques}
+blobs = quantize.convert_all(net, techniques, num_calibration=representative_size,
+                             representative_images=calibration)
 checks = {t: quantize.verify(blob, t) for t, blob in blobs.items()}
 pd.DataFrame(checks).T
 

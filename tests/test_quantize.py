@@ -38,10 +38,8 @@ def trained():
     train.compile_model(net, optimizer="sgd", learning_rate=0.05, momentum=0.9)
     net.fit(x_tr, ds.y_train, epochs=3, batch_size=32, verbose=0)
     keras_probs = train.predict_proba(net, x_te)
-    blobs = {
-        t: quantize.convert(net, t, representative_images=x_tr, num_calibration=200)
-        for t in quantize.TECHNIQUES
-    }
+    blobs = quantize.convert_all(net, quantize.TECHNIQUES, representative_images=x_tr,
+                                 num_calibration=200)
     return {"net": net, "x_train": x_tr, "x_test": x_te, "y_test": ds.y_test,
             "keras_probs": keras_probs, "blobs": blobs}
 
@@ -284,7 +282,67 @@ def test_verify_rejects_mismatched_technique(trained, actual, claimed, message):
     assert f"not quantized as {claimed!r} asks" in str(err.value)
 
 
-def test_bad_arguments(trained):
+@pytest.fixture
+def saves(monkeypatch):
+    """Counts SavedModels written (the converter's save, and the one convert_all shares)."""
+    from tensorflow.python.saved_model import save as save_module
+
+    written = []
+    real = save_module.save
+
+    def counting(obj, export_dir, *args, **kwargs):
+        written.append(export_dir)
+        return real(obj, export_dir, *args, **kwargs)
+
+    monkeypatch.setattr(save_module, "save", counting)
+    return written
+
+
+@pytest.mark.filterwarnings("ignore:Statistics for quantized inputs")
+def test_convert_all_is_tensorflows_converter_per_technique_saving_once(trained, saves):
+    """Byte for byte what TensorFlow's Keras converter gives, one technique at a time
+    (its own route, untouched), with the model saved once instead of once per technique."""
+    from cielib import compression
+    from cielib.keras import tf
+    from tensorflow.lite.python import lite
+
+    net, x = trained["net"], trained["x_train"]
+    plain = {}
+    for t in quantize.TECHNIQUES:
+        converter = tf.lite.TFLiteConverter.from_keras_model(net)
+        compression.get(t).configure(converter, tf, x[:200] if compression.get(t).calibrates else None)
+        plain[t] = bytes(converter.convert())
+    assert len(saves) == len(quantize.TECHNIQUES), "the converter saves on every convert()"
+    saves.clear()
+    real_save = lite._save
+    shared = quantize.convert_all(net, quantize.TECHNIQUES, representative_images=x, num_calibration=200)
+    assert len(saves) == 1
+    assert lite._save is real_save, "the converter's own save is back"
+    assert list(shared) == list(quantize.TECHNIQUES)
+    assert all(shared[t] == plain[t] for t in plain)
+    assert shared == trained["blobs"]
+    saves.clear()
+    assert quantize.convert(net, "dynamic_int8") == plain["dynamic_int8"] and len(saves) == 1
+
+
+def test_one_saved_model_leaves_other_models_and_errors_alone(trained, saves):
+    from cielib.keras import keras
+    from tensorflow.lite.python import lite
+
+    net = trained["net"]
+    other = keras.models.clone_model(net)
+    real_save = lite._save
+    with pytest.raises(RuntimeError, match="stop"):
+        with quantize.one_saved_model(net) as counts:
+            assert lite._save is not real_save
+            quantize.convert(other, "float32")
+            quantize.convert(other, "float16")
+            assert len(saves) == 2 and counts == {"saved": 0, "copied": 0}, "another model: saved each time"
+            raise RuntimeError("stop")
+    assert lite._save is real_save
+
+
+def test_bad_arguments(trained, saves):
     net, x = trained["net"], trained["x_train"]
     with pytest.raises(ValueError, match="'full_int8' needs representative_images"):
         quantize.convert(net, "full_int8")
@@ -299,6 +357,11 @@ def test_bad_arguments(trained):
         quantize.convert(net, "full_int8", representative_images=(x * 255).astype(np.uint8))
     with pytest.raises(ValueError, match="num_calibration must be a positive int, got 0"):
         quantize.convert(net, "full_int8", representative_images=x, num_calibration=0)
+    with pytest.raises(ValueError, match=r"techniques named more than once: \['float16'\]"):
+        quantize.convert_all(net, ["float16", "float32", "float16"])
+    with pytest.raises(ValueError, match="'full_int8' needs representative_images"):
+        quantize.convert_all(net, ["float32", "full_int8"])
+    assert saves == [], "bad input is refused before any conversion"
     with pytest.raises(ValueError, match="not a TFLite flatbuffer"):
         quantize.inspect(b"not a model at all")
     with pytest.raises(TypeError, match="must be bytes"):
