@@ -35,6 +35,7 @@ from typing import Any
 #: What the server imports before forking kernels: what the notebooks import.
 PRELOAD = (
     "numpy", "pandas", "matplotlib.pyplot", "IPython.display", "ipykernel.kernelapp",
+    "ipykernel.ipkernel", "ipykernel.debugger",  # what IPKernelApp imports when it starts a kernel
     "cielib.data", "cielib.evaluate", "cielib.features", "cielib.figures", "cielib.hardware",
     "cielib.models", "cielib.prune", "cielib.runs", "cielib.train", "cielib.quantize",
     "cielib.runsets", "cielib.tables", "cielib.paths",
@@ -173,8 +174,12 @@ class ForkedKernel:
 
 def kernel_manager_class(address: str) -> type:
     """A jupyter_client kernel manager class whose kernels come from the server at ``address``."""
+    from queue import Empty
+
+    from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_client.provisioning import LocalProvisioner
+    from traitlets import Type
 
     class WarmProvisioner(LocalProvisioner):  # type: ignore[misc]
         async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
@@ -189,7 +194,50 @@ def kernel_manager_class(address: str) -> type:
             self.cwd = cwd
             return self.connection_info
 
+    class WarmKernelClient(AsyncKernelClient):  # type: ignore[misc]
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            """Ready when the kernel has answered ``kernel_info`` and IOPub delivers.
+
+            As jupyter_client's own check, except its last step: that one waits until
+            IOPub has been quiet for 0.2 s, which for a kernel forked warm was half of
+            the time from asking for a kernel to running its first cell. Here IOPub is
+            emptied of what has arrived, without waiting; a status message that comes
+            later belongs to no cell and is ignored (nbclient reads only the messages
+            whose parent is the cell it runs).
+            """
+            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            while True:
+                self.kernel_info()
+                try:
+                    reply = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    reply = None
+                if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                    try:  # IOPub subscribed yet? (a message published before that is lost)
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(reply)
+                        break
+                if not await self.is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+            while True:
+                try:
+                    await self.iopub_channel.get_msg(timeout=0)
+                except Empty:
+                    break
+
     class WarmKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        client_factory = Type(WarmKernelClient, klass=AsyncKernelClient)
+
+        async def _async_wait(self, pollinterval: float = 0.1) -> None:
+            # jupyter_client polls for the kernel's exit every 0.1 s after asking it to
+            # shut down; a forked kernel is gone in a few milliseconds
+            await super()._async_wait(pollinterval=min(pollinterval, 0.01))
+
         async def _async_pre_start_kernel(self, **kw: Any) -> Any:
             if self.provisioner is None:
                 import uuid
