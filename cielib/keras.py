@@ -55,10 +55,42 @@ def _load(name: str) -> Any:
     _cache["tf"] = tf
     _cache["keras"] = tf_keras
     if name == "tfmot":
-        import tensorflow_model_optimization as tfmot
+        with _keras3_refused():
+            import tensorflow_model_optimization as tfmot
 
         _cache["tfmot"] = tfmot
     return _cache[name]
+
+
+class _Keras3Refused:
+    """An import hook that answers ``import keras`` (Keras 3) with ImportError."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname == "keras" or fullname.startswith("keras."):
+            raise ModuleNotFoundError(f"No module named {fullname!r} (cielib: Keras 3 not imported)",
+                                      name=fullname)
+        return None
+
+
+class _keras3_refused:
+    """While tfmot is imported, ``import keras`` fails at once instead of importing Keras 3.
+
+    tfmot's pruning registry tries ``from keras.src.engine import base_layer``, which
+    imports all of Keras 3 (a second of start-up in every process that prunes) and then
+    fails with ImportError all the same, since Keras 3 has no ``engine``; tfmot falls
+    back as it does then. Failing at once gives tfmot exactly that fallback, without
+    the second (tests/test_keras_discipline.py checks both). If Keras 3 is already
+    imported, nothing changes.
+    """
+
+    def __enter__(self) -> None:
+        self.hook = None if "keras" in sys.modules else _Keras3Refused()
+        if self.hook is not None:
+            sys.meta_path.insert(0, self.hook)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.hook is not None:
+            sys.meta_path.remove(self.hook)
 
 
 def __getattr__(name: str) -> Any:
