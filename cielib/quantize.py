@@ -29,6 +29,7 @@ flatbuffer itself (:func:`inspect`) lives in :mod:`cielib.tflite_file`.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import statistics
 import time
 import warnings
@@ -226,12 +227,11 @@ def one_saved_model(model: Any) -> Iterator[dict[str, int]]:
     import shutil
     import tempfile
 
+    from cielib.keras import tf
+
     counts = {"saved": 0, "copied": 0}
-    try:
-        from tensorflow.lite.python import lite
-    except ImportError:  # pragma: no cover - a TensorFlow without the Keras converter module
-        yield counts
-        return
+    # the module that defines TensorFlow's converter (tensorflow.lite.python.lite)
+    lite = importlib.import_module(tf.lite.TFLiteConverter.__module__)
     real = getattr(lite, "_save", None)
     if real is None or not callable(getattr(real, "save", None)):
         yield counts

@@ -313,16 +313,16 @@ def test_convert_all_is_tensorflows_converter_per_technique_saving_once(trained,
         compression.get(t).configure(converter, tf, x[:200] if compression.get(t).calibrates else None)
         plain[t] = bytes(converter.convert())
     assert len(saves) == len(quantize.TECHNIQUES), "the converter saves on every convert()"
-    saves.clear()
-    real_save = lite._save
-    shared = quantize.convert_all(net, quantize.TECHNIQUES, representative_images=x, num_calibration=200)
-    assert len(saves) == 1
-    assert lite._save is real_save, "the converter's own save is back"
+    shared = trained["blobs"]  # convert_all(net, every technique)
     assert list(shared) == list(quantize.TECHNIQUES)
     assert all(shared[t] == plain[t] for t in plain)
-    assert shared == trained["blobs"]
     saves.clear()
-    assert quantize.convert(net, "dynamic_int8") == plain["dynamic_int8"] and len(saves) == 1
+    real_save = lite._save
+    two = quantize.convert_all(net, ["dynamic_int8", "float16"])
+    assert len(saves) == 1 and two == {"dynamic_int8": plain["dynamic_int8"], "float16": plain["float16"]}
+    assert lite._save is real_save, "the converter's own save is back"
+    saves.clear()
+    assert quantize.convert(net, "float32") == plain["float32"] and len(saves) == 1
 
 
 def test_one_saved_model_leaves_other_models_and_errors_alone(trained, saves):
