@@ -34,6 +34,16 @@ from cielib import notebook_source, runs, store
 from cielib.cluster_file import ClusterConfigError
 
 
+#: Environment variable: the address of a kernel server that someone else started and
+#: owns (:func:`cielib.kernel_server.start`). The local executor then forks its kernels
+#: from it instead of starting a server of its own, and leaves it running. The test
+#: suite shares one per test process this way (each ``run_all.py`` would otherwise spend
+#: seconds of CPU importing TensorFlow into a new server); a user has no reason to set
+#: it: a server keeps the code it imported, so kernels forked after an edit of cielib
+#: would run the old code.
+KERNEL_SERVER_ENV = "CIELIB_KERNEL_SERVER"
+
+
 @dataclass(frozen=True)
 class RunResult:
     run_id: str
@@ -172,6 +182,9 @@ class LocalExecutor:
     def _kernel_server(self) -> str | None:
         if not self.warm:
             return None
+        shared = os.environ.get(KERNEL_SERVER_ENV)
+        if shared:
+            return shared
         if self._server is None:
             from cielib import kernel_server
 

@@ -96,9 +96,43 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     return root
 
 
-def run_all(*args: str, root: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run run_all.py in a subprocess with CIELIB_ROOT set (as a user would)."""
+_SHARED_SERVER: list = []  # (process, address) of this test process's kernel server
+
+
+def shared_kernel_server() -> str:
+    """The address of one warm kernel server per test process, started on first use.
+
+    The tests' run_all.py invocations fork their kernels from it
+    (cielib.execute.KERNEL_SERVER_ENV) instead of each starting a server of its own,
+    which spends ~6 s of CPU importing TensorFlow. Tests of the server's own life
+    (tests/test_execute.py, the kill -9 test) start their own.
+    """
+    if not _SHARED_SERVER:
+        from cielib import kernel_server
+
+        _SHARED_SERVER.append(kernel_server.start())
+    return _SHARED_SERVER[0][1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_shared_kernel_server():
+    yield
+    if _SHARED_SERVER:
+        from cielib import kernel_server
+
+        kernel_server.stop(*_SHARED_SERVER.pop())
+
+
+def run_all(*args: str, root: Path, timeout: int = 600, own_kernel_server: bool = False
+            ) -> subprocess.CompletedProcess:
+    """Run run_all.py in a subprocess with CIELIB_ROOT set (as a user would); its kernels
+    come from this test process's shared kernel server unless ``own_kernel_server``."""
+    from cielib.execute import KERNEL_SERVER_ENV
+
     env = {**os.environ, "CIELIB_ROOT": str(root), "PYTHONUNBUFFERED": "1"}
+    env.pop(KERNEL_SERVER_ENV, None)
+    if not own_kernel_server:
+        env[KERNEL_SERVER_ENV] = shared_kernel_server()
     return subprocess.run(
         [sys.executable, str(ROOT / "run_all.py"), *args],
         capture_output=True, text=True, env=env, timeout=timeout, cwd=root,
