@@ -58,8 +58,10 @@ def start(*, timeout: float = 300.0) -> tuple[subprocess.Popen, str]:
     """
     address = os.path.join(tempfile.mkdtemp(prefix="cielib-kernels-"), "socket")
     with open(_log_path(address), "ab") as log:  # TensorFlow's start-up lines, and any failure
+        # In a session of its own: a kill -9 of the caller's process group does not reach
+        # it, so it sees its parent gone (within a second) and removes its directory.
         proc = subprocess.Popen([sys.executable, "-m", "cielib.kernel_server", address, str(os.getpid())],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     return proc, address
 
 
@@ -179,7 +181,7 @@ def kernel_manager_class(address: str) -> type:
     from jupyter_client.asynchronous import AsyncKernelClient
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_client.provisioning import LocalProvisioner
-    from traitlets import Type
+    from traitlets import Type, default
 
     class WarmProvisioner(LocalProvisioner):  # type: ignore[misc]
         async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
@@ -232,6 +234,23 @@ def kernel_manager_class(address: str) -> type:
 
     class WarmKernelManager(AsyncKernelManager):  # type: ignore[misc]
         client_factory = Type(WarmKernelClient, klass=AsyncKernelClient)
+
+        @default("transport")
+        def _transport_default(self) -> str:
+            # Unix sockets, not TCP ports: jupyter_client picks free ports and the kernel
+            # binds them later, so with many kernels starting another process can take a
+            # port in between ("Address already in use": the kernel dies at start)
+            return "ipc"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            # the sockets' path prefix: beside the server's own socket (not the run's
+            # directory, where jupyter_client would put them), removed with the server
+            if self.transport != "ipc":
+                return super()._ip_default()
+            import uuid
+
+            return str(Path(address).parent / f"kernel-{uuid.uuid4().hex[:12]}")
 
         async def _async_wait(self, pollinterval: float = 0.1) -> None:
             # jupyter_client polls for the kernel's exit every 0.1 s after asking it to
