@@ -51,8 +51,13 @@ def summarise(runs_dir: Path) -> dict[str, object]:
     rows = {p.parent.name: breakdown(p.parent)
             for p in sorted((runs_dir / "train").glob("*/DONE"))}
     mean = {k: statistics.fmean(r[k] for r in rows.values()) for k in PARTS} if rows else {}
+    per_stage: dict[str, float] = {}  # every run of the store, summed by stage
+    for done in sorted(runs_dir.glob("*/*/DONE")):
+        stage = done.parent.parent.name
+        per_stage[stage] = per_stage.get(stage, 0.0) + float(json.loads(done.read_text())["seconds"])
     return {"runs_dir": str(runs_dir), "n_runs": len(rows), "mean_seconds": mean,
-            "sum_fit_seconds": sum(r["fit"] for r in rows.values()), "per_run": rows}
+            "sum_fit_seconds": sum(r["fit"] for r in rows.values()),
+            "summed_run_seconds_by_stage": per_stage, "per_run": rows}
 
 
 def main() -> None:
