@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
+import papermill
 from _common import machine_info, write_result
 
 from cielib import kernel_server, notebook_source
@@ -52,11 +54,7 @@ def stock_manager_class(address: str) -> type:
 
 
 def one(src: Path, out: Path, manager: type) -> float:
-    import papermill
-
     ipynb = out / "source.ipynb"
-    import nbformat
-
     nbformat.write(notebook_source.read_notebook(src), str(ipynb))
     start = time.perf_counter()
     papermill.execute_notebook(str(ipynb), str(out / "executed.ipynb"), parameters={"x": 1},

@@ -41,9 +41,10 @@ def main(argv=None) -> int:
             continue
         a, b = runs.load_predictions(old[key]), runs.load_predictions(new[key])
         diff = [name for name in ("y_true", "y_pred", "probs") if not np.array_equal(a[name], b[name])]
-        flat = [Path(d) / runs.TFLITE_MODEL for d in (old[key], new[key])]
-        if args.stage == "quantize" and flat[0].read_bytes() != flat[1].read_bytes():
-            diff.append(runs.TFLITE_MODEL)
+        if args.stage == "quantize":
+            flat = [(Path(d) / runs.TFLITE_MODEL).read_bytes() for d in (old[key], new[key])]
+            if flat[0] != flat[1]:
+                diff.append(runs.TFLITE_MODEL)
         if diff:
             bad += 1
             print(f"{key}: differ in {', '.join(diff)} ({int((a['y_pred'] != b['y_pred']).sum())} predictions)")
